@@ -1,9 +1,77 @@
-"""`cube-operator` command line (placeholder until the operator lands)."""
+"""`cube-operator` command line: run, dev, crds."""
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cube-operator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the operator against the current kubeconfig")
+    run.add_argument("--namespace", "-n", action="append", default=None,
+                     help="watch only this namespace (repeatable); default: all namespaces "
+                          "(env CUBE_OPERATOR_NAMESPACES, comma-separated)")
+    run.add_argument("--poll-interval", type=float,
+                     default=float(os.environ.get("CUBE_OPERATOR_POLL_INTERVAL", "30")),
+                     help="seconds between provider list calls per ProviderConfig (default 30)")
+    run.add_argument("--liveness-port", type=int, default=8080,
+                     help="port of the /healthz endpoint (0 disables it)")
+    run.add_argument("--metrics-port", type=int, default=9090, help="port of /metrics (0 disables it)")
+    run.add_argument("--webhook-port", type=int, default=8443,
+                     help="port of the inbound provider-webhook receiver (0 disables it)")
+    run.add_argument("--log-format", choices=("text", "json"),
+                     default=os.environ.get("CUBE_OPERATOR_LOG_FORMAT", "text"))
+    run.add_argument("--log-level", default=os.environ.get("CUBE_OPERATOR_LOG_LEVEL", "info"),
+                     choices=("debug", "info", "warning", "error"))
+    group = run.add_mutually_exclusive_group()
+    group.add_argument("--peering", metavar="NAME",
+                       help="coordinate replicas through kopf peering NAME (HA)")
+    group.add_argument("--standalone", action="store_true", help="no peering (default)")
+
+    dev = sub.add_parser("dev", help="run the sandbox: API emulator, simulators, operator, examples")
+    dev.add_argument("--workdir", type=Path, default=None, help="where to write the kubeconfig and logs")
+    dev.add_argument("--time-scale", type=float, default=10.0,
+                     help="simulated provider time runs this much faster (default 10)")
+    dev.add_argument("--exit-when-ready", action="store_true",
+                     help="stop once every example Cube is Running or Stopped (for scripts)")
+
+    crds = sub.add_parser("crds", help="regenerate the CRDs from the API models")
+    crds.add_argument("--output", type=Path, default=Path("crds"))
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("cube-operator: not wired yet", file=sys.stderr)
+    args = _parser().parse_args(argv)
+    if args.command == "crds":
+        from .api import KINDS
+        from .api.crds import write_all
+
+        for path in write_all(args.output, KINDS):
+            print(path)
+        return 0
+    if args.command == "run":
+        from .operator import env_list, run_operator
+
+        run_operator(
+            namespaces=args.namespace or env_list("CUBE_OPERATOR_NAMESPACES"),
+            poll_interval=args.poll_interval,
+            liveness_port=args.liveness_port or None,
+            log_format=args.log_format,
+            log_level=args.log_level,
+            peering=args.peering,
+        )
+        return 0
+    if args.command == "dev":
+        from .sandbox import run_sandbox
+
+        return run_sandbox(workdir=args.workdir, time_scale=args.time_scale,
+                           exit_when_ready=args.exit_when_ready)
     return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

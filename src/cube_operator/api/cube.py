@@ -1,0 +1,117 @@
+"""Cube: one virtual machine at a provider."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ._common import (
+    DELETION_POLICY_DESCRIPTION,
+    ApiModel,
+    DeletionPolicy,
+    NamespacedObjectReference,
+    SecretKeySelector,
+    StatusBase,
+)
+from ._kind import AGE_COLUMN, READY_COLUMN, REASON_COLUMN, KindInfo
+
+SSH_KEY_PATTERN = r"^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9-]+@openssh\.com) \S+"
+
+
+def immutable(what: str) -> dict[str, object]:
+    return {"x-kubernetes-validations": [{"rule": "self == oldSelf", "message": f"{what} is immutable"}]}
+
+
+class CubeResources(ApiModel):
+    vcpu: int = Field(ge=1, le=256, description="Number of virtual CPU cores (integer).")
+    ram_gb: float = Field(gt=0, le=2048, description="Memory in GB.")
+    disk_gb: int = Field(ge=1, le=65536, description="Disk size in GB.")
+
+
+class CubeSpec(ApiModel):
+    provider_config_ref: NamespacedObjectReference = Field(
+        description="The ProviderConfig (same namespace) used to manage this Cube."
+    )
+    image: str = Field(
+        min_length=1, max_length=128,
+        description="OS image id, e.g. ubuntu-24.04 (Krova: one of GET /images). Immutable.",
+        json_schema_extra=immutable("image"),
+    )
+    region: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="Region slug, e.g. eu-nuremberg; the provider's default when omitted. Immutable.",
+        json_schema_extra=immutable("region"),
+    )
+    resources: CubeResources | None = Field(
+        default=None,
+        description="vCPU, RAM and disk for resource-based providers (Krova). Immutable.",
+        json_schema_extra=immutable("resources"),
+    )
+    plan: str | None = Field(
+        default=None, min_length=1, max_length=128,
+        description="Plan/preset name for plan-based providers. Immutable.",
+        json_schema_extra=immutable("plan"),
+    )
+    ssh_public_key: str | None = Field(
+        default=None, max_length=16384, pattern=SSH_KEY_PATTERN,
+        description="SSH public key installed at first boot (ssh-ed25519, ssh-rsa, ecdsa-sha2-*, ssh-dss, sk-*@openssh.com).",
+    )
+    ssh_public_key_secret_ref: SecretKeySelector | None = Field(
+        default=None, description="Read the SSH public key from a Secret instead of sshPublicKey."
+    )
+    user_data: str | None = Field(
+        default=None, max_length=16384, description="cloud-init user data (max 16 KB)."
+    )
+    user_data_secret_ref: SecretKeySelector | None = Field(
+        default=None, description="Read cloud-init user data from a Secret instead of userData."
+    )
+    power_state: Literal["Running", "Stopped"] = Field(
+        default="Running",
+        description="Desired power state. Stopped puts the Cube to sleep (Krova sleep); Running wakes it.",
+    )
+    ssh_port: int = Field(
+        default=22, ge=1, le=65535,
+        description="Port sshd listens on inside the Cube; the SSH port-forward follows it.",
+    )
+    deletion_policy: DeletionPolicy = Field(default="Delete", description=DELETION_POLICY_DESCRIPTION)
+
+
+class CubeStatus(StatusBase):
+    id: str | None = Field(default=None, description="Provider-side id of the VM.")
+    state: str | None = Field(
+        default=None,
+        description="Provider state: pending, booting, running, stopped, stopping, resizing, error, deleted.",
+    )
+    public_ipv4: str | None = Field(default=None, description="Address to reach mapped ports.")
+    server_domain: str | None = Field(default=None, description="Host server's domain name.")
+    ssh_host_port: int | None = Field(default=None, description="Public host port forwarded to sshd.")
+    ssh_port: int | None = Field(default=None, description="Port sshd is forwarded to inside the Cube.")
+    cost_per_hour: str | None = Field(
+        default=None, description="Current hourly cost as reported by the provider (USD)."
+    )
+    image: str | None = Field(default=None, description="Image the VM was created with.")
+    create_attempt: int | None = Field(
+        default=None,
+        description="Create attempt counter; with the object UID it forms the idempotency key.",
+    )
+    create_requested_at: str | None = Field(
+        default=None, description="When the operator last asked the provider to create the VM."
+    )
+
+
+CUBE = KindInfo(
+    kind="Cube",
+    plural="cubes",
+    spec=CubeSpec,
+    status=CubeStatus,
+    short_names=("cb",),
+    description="A virtual machine at a cloud provider, kept in the declared state.",
+    printer_columns=(
+        {"name": "State", "type": "string", "jsonPath": ".status.state"},
+        {"name": "IP", "type": "string", "jsonPath": ".status.publicIpv4"},
+        {"name": "SSH", "type": "integer", "jsonPath": ".status.sshHostPort", "priority": 1},
+        READY_COLUMN,
+        REASON_COLUMN,
+        AGE_COLUMN,
+    ),
+)

@@ -1,0 +1,104 @@
+"""Pieces every kind's controller uses: annotations, error→condition mapping, daemon loop."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import kopf
+
+from ..providers import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    InvalidState,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    Transient,
+    Unauthorized,
+    Unsupported,
+)
+from ._runtime import wait_for_kick
+
+PAUSED_ANNOTATION = "cube-operator.io/paused"
+EXTERNAL_NAME_ANNOTATION = "cube-operator.io/external-name"
+FINALIZER = "cube-operator.io/finalizer"
+
+
+def is_paused(meta: Any) -> bool:
+    return str((meta.get("annotations") or {}).get(PAUSED_ANNOTATION, "")).lower() == "true"
+
+
+def provider_error_reason(error: ProviderError) -> tuple[str, str, bool]:
+    """(reason, message, terminal) for a provider error; terminal errors need the user."""
+    name = getattr(error, "provider", "provider")
+    if isinstance(error, Unauthorized):
+        return ("InvalidCredentials",
+                f"{name} rejected the API key (401); fix the credentials Secret", True)
+    if isinstance(error, Forbidden):
+        return ("Forbidden",
+                f"{name} refused access (403): the API key is not allowed for this space/action", True)
+    if isinstance(error, Unsupported):
+        return ("Unsupported", error.message, True)
+    if isinstance(error, Invalid):
+        return ("ProviderRejected", f"{name} rejected the request: {error.message}", True)
+    if isinstance(error, InvalidState):
+        return ("WaitingForProviderState", f"{name}: {error.message}", False)
+    if isinstance(error, Conflict):
+        return ("Conflict", f"{name}: {error.message}", False)
+    if isinstance(error, RateLimited):
+        return ("RateLimited", f"{name} rate limit reached; retrying in {error.retry_after:.0f}s", False)
+    if isinstance(error, NotFound):
+        return ("NotFound", f"{name}: {error.message}", False)
+    if isinstance(error, Transient):
+        return ("ProviderUnavailable", f"{name} is unavailable: {error.message}", False)
+    return ("ProviderError", f"{name}: {error.message}", False)
+
+
+def retry_delay(error: ProviderError, default: float) -> float:
+    if isinstance(error, RateLimited):
+        return max(float(error.retry_after), 1.0)
+    return default
+
+
+async def run_daemon_loop(
+    reconcile: Callable[[], Awaitable[float]],
+    kick: asyncio.Event,
+    stopped: Any,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    """Reconcile, then sleep until kicked, the returned delay passes, or the daemon stops."""
+    failures = 0
+    while not stopped:
+        try:
+            delay = await reconcile()
+            failures = 0
+        except asyncio.CancelledError:
+            raise
+        except kopf.TemporaryError as error:
+            delay = float(error.delay or 5)
+        except Exception:
+            failures += 1
+            delay = min(2.0 ** failures, 60.0)
+            logger.exception("reconcile failed; retrying in %.0fs", delay)
+        if stopped:
+            break
+        stop_waiter = asyncio.ensure_future(stopped.wait())
+        kick_waiter = asyncio.ensure_future(wait_for_kick(kick, delay))
+        try:
+            await asyncio.wait({stop_waiter, kick_waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (stop_waiter, kick_waiter):
+                waiter.cancel()
+
+
+def newer(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
+    """The more recent of two versions of an object, by resourceVersion."""
+    if a is None:
+        return b
+    try:
+        return a if int(a["metadata"]["resourceVersion"]) > int(b["metadata"]["resourceVersion"]) else b
+    except (KeyError, ValueError, TypeError):
+        return b

@@ -1,0 +1,61 @@
+"""Kubernetes-style conditions: pure functions, unit-tested."""
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+READY = "Ready"
+SYNCED = "Synced"
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: list[dict[str, Any]] | None,
+    type_: str,
+    status: bool | str,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: str | None = None,
+) -> list[dict[str, Any]]:
+    """Return a new list with `type_` set; lastTransitionTime moves only when status changes."""
+    value = status if isinstance(status, str) else ("True" if status else "False")
+    existing = {c.get("type"): c for c in (conditions or [])}
+    previous = existing.get(type_)
+    transition = (
+        previous["lastTransitionTime"]
+        if previous and previous.get("status") == value and previous.get("lastTransitionTime")
+        else (now or now_rfc3339())
+    )
+    existing[type_] = {
+        "type": type_,
+        "status": value,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": transition,
+        "observedGeneration": generation,
+    }
+    order = [READY, SYNCED]
+    return sorted(existing.values(), key=lambda c: (order.index(c["type"]) if c["type"] in order else 99, c["type"]))
+
+
+def get_condition(conditions: list[dict[str, Any]] | None, type_: str) -> dict[str, Any] | None:
+    for condition in conditions or []:
+        if condition.get("type") == type_:
+            return condition
+    return None
+
+
+def is_true(conditions: list[dict[str, Any]] | None, type_: str) -> bool:
+    condition = get_condition(conditions, type_)
+    return bool(condition and condition.get("status") == "True")
+
+
+def same_ignoring_time(a: list[dict[str, Any]] | None, b: list[dict[str, Any]] | None) -> bool:
+    def strip(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in items or []]
+
+    return strip(a) == strip(b)

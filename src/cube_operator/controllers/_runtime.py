@@ -1,0 +1,63 @@
+"""Process-wide state of the running operator, built once at kopf start-up."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from ._kube import Kube
+from ._sessions import SessionRegistry
+
+
+@dataclass
+class OperatorOptions:
+    poll_interval: float = 30.0
+    log_format: str = "text"
+    log_level: str = "info"
+    webhook_port: int | None = None
+    metrics_port: int | None = None
+
+
+@dataclass
+class Runtime:
+    options: OperatorOptions
+    kube: Kube
+    sessions: SessionRegistry
+    # Per-object wake-up events, keyed by (plural, namespace, name): handlers, the
+    # webhook receiver and the poller set them to make a daemon reconcile now.
+    triggers: dict[tuple[str, str, str], asyncio.Event] = field(default_factory=dict)
+
+    def trigger(self, plural: str, namespace: str, name: str) -> asyncio.Event:
+        return self.triggers.setdefault((plural, namespace, name), asyncio.Event())
+
+    def kick(self, plural: str, namespace: str, name: str) -> None:
+        self.trigger(plural, namespace, name).set()
+
+    async def aclose(self) -> None:
+        await self.sessions.aclose()
+        await self.kube.aclose()
+
+
+_runtime: Runtime | None = None
+options = OperatorOptions()
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+def get_runtime() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("the operator runtime is not started")
+    return _runtime
+
+
+async def wait_for_kick(event: asyncio.Event, timeout: float) -> bool:
+    """Sleep until kicked or `timeout` passes; True if kicked."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout=max(timeout, 0.05))
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        event.clear()

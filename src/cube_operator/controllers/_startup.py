@@ -1,0 +1,36 @@
+"""kopf settings and the operator runtime's start and stop."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from ._common import FINALIZER
+from ._kube import Kube
+from ._runtime import Runtime, get_runtime, options, set_runtime
+from ._sessions import SessionRegistry
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    # Keep status for the API contract: kopf's bookkeeping goes to annotations.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="cube-operator.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="cube-operator.io", key="last-handled-configuration"
+    )
+    settings.posting.reporting_component = "cube-operator"
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
+    kube = Kube()
+    set_runtime(Runtime(options=options, kube=kube,
+                        sessions=SessionRegistry(kube, options.poll_interval)))
+    logger.info("cube-operator started (poll interval %ss)", options.poll_interval)
+
+
+@kopf.on.cleanup()
+async def shutdown(**_: Any) -> None:
+    await get_runtime().aclose()
+    set_runtime(None)

@@ -1,0 +1,84 @@
+"""ProviderConfig controller: check the credentials against the provider, report Ready."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from ..api import GROUP, VERSION, ProviderConfigSpec
+from ..providers import ProviderError
+from ._common import is_paused, provider_error_reason
+from ._conditions import READY, SYNCED, set_condition
+from ._runtime import get_runtime
+from ._sessions import ConfigProblem
+
+PLURAL = "providerconfigs"
+RECHECK_SECONDS = 300.0
+
+
+async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
+                logger: logging.Logger) -> None:
+    runtime = get_runtime()
+    generation = meta.get("generation")
+    conditions = list(status.get("conditions") or [])
+    namespace, name = meta["namespace"], meta["name"]
+    runtime.sessions.forget(namespace, name)
+
+    def report(ok: bool, reason: str, message: str) -> None:
+        new = set_condition(conditions, READY, ok, reason, message, generation)
+        new = set_condition(new, SYNCED, ok or reason == "Paused", reason, message, generation)
+        patch.status["conditions"] = new
+        patch.status["observedGeneration"] = generation
+        previous = next((c for c in conditions if c.get("type") == READY), None)
+        if not previous or previous.get("status") != ("True" if ok else "False") or previous.get("reason") != reason:
+            (kopf.info if ok else kopf.warn)(body, reason=reason, message=message)
+
+    if is_paused(meta):
+        report(False, "Paused", "annotation cube-operator.io/paused is \"true\"")
+        return
+    try:
+        spec = ProviderConfigSpec.model_validate(dict(body.get("spec") or {}))
+    except ValidationError as error:
+        first = error.errors()[0]
+        report(False, "InvalidSpec", "spec." + ".".join(map(str, first["loc"])) + ": " + first["msg"])
+        return
+    patch.status["provider"] = spec.provider
+    try:
+        session = await runtime.sessions.session_from_body(dict(body))
+        await session.client.check_credentials()
+    except ConfigProblem as problem:
+        report(False, problem.reason, problem.message)
+        return
+    except ProviderError as error:
+        reason, message, _terminal = provider_error_reason(error)
+        if error.status == 403:
+            reason = "WrongSpace"
+            message = (f"{spec.provider} refused access to space "
+                       f"{spec.krova.space_id if spec.krova else ''!s}: the API key belongs to another space")
+        report(False, reason, message)
+        if not _terminal:
+            raise kopf.TemporaryError(message, delay=10) from None
+        return
+    report(True, "CredentialsValid", f"{spec.provider} accepted the credentials")
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+async def providerconfig_changed(body: kopf.Body, meta: kopf.Meta, status: kopf.Status,
+                                 patch: kopf.Patch, logger: logging.Logger, **_: Any) -> None:
+    await check(body, meta, status, patch, logger)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS)
+async def providerconfig_recheck(body: kopf.Body, meta: kopf.Meta, status: kopf.Status,
+                                 patch: kopf.Patch, logger: logging.Logger, **_: Any) -> None:
+    # Catches rotated or revoked keys: a Secret change does not touch the ProviderConfig.
+    await check(body, meta, status, patch, logger)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
+async def providerconfig_deleted(meta: kopf.Meta, **_: Any) -> None:
+    await get_runtime().sessions.drop(meta["namespace"], meta["name"])

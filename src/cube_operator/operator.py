@@ -1,0 +1,40 @@
+"""`cube-operator run`: the kopf operator with cube-operator's handlers."""
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+
+import kopf
+
+from . import controllers
+from ._logging import configure_logging
+
+
+def run_operator(
+    *,
+    namespaces: Sequence[str] = (),
+    poll_interval: float = 30.0,
+    liveness_port: int | None = 8080,
+    log_format: str = "text",
+    log_level: str = "info",
+    peering: str | None = None,
+) -> None:
+    configure_logging(log_format, log_level)
+    controllers.options.poll_interval = poll_interval
+    controllers.options.log_format = log_format
+    controllers.options.log_level = log_level
+    liveness = f"http://0.0.0.0:{liveness_port}/healthz" if liveness_port else None
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=list(namespaces),
+            standalone=peering is None,
+            peering_name=peering,
+            liveness_endpoint=liveness,
+        )
+    )
+
+
+def env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]

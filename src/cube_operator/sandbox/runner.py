@@ -1,0 +1,128 @@
+"""The sandbox: Kubernetes API emulator + Krova simulator + the operator + examples.
+
+The emulator and simulator run in this process; the operator runs as a separate
+`cube-operator run` process against the emulator's kubeconfig, exactly as it would
+against a real cluster.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..api import KINDS
+from ..api.crds import crd_for
+from ._apply import create_all, load_manifests
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "krova"
+
+
+def _example_settings(manifests: list[dict[str, Any]]) -> tuple[str, str]:
+    """The API key and space the examples use, so the simulator accepts them."""
+    secret = next(m for m in manifests if m["kind"] == "Secret")
+    config = next(m for m in manifests if m["kind"] == "ProviderConfig")
+    return secret["stringData"]["apiKey"], config["spec"]["krova"]["spaceId"]
+
+
+def _cube_line(cube: dict[str, Any]) -> str:
+    status = cube.get("status") or {}
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+    return (f"  {cube['metadata']['namespace']}/{cube['metadata']['name']:<10} "
+            f"state={status.get('state') or '-':<9} ip={status.get('publicIpv4') or '-':<15} "
+            f"ready={ready.get('status', '-')} ({ready.get('reason', '')})")
+
+
+async def _sandbox(workdir: Path, time_scale: float, exit_when_ready: bool, stop: asyncio.Event) -> int:
+    from cloudsim import KrovaSimulator
+    from kubeapi import KubeAPIServer
+
+    manifests = load_manifests(EXAMPLES)
+    api_key, space_id = _example_settings(manifests)
+    for manifest in manifests:
+        if manifest["kind"] == "ProviderConfig":
+            manifest["spec"]["endpoint"] = "SIMULATOR"  # replaced below, once the port is known
+    async with KubeAPIServer(port=0) as kube, KrovaSimulator(
+        api_keys={api_key: space_id}, time_scale=time_scale
+    ) as krova:
+        kubeconfig = kube.write_kubeconfig(workdir / "kubeconfig")
+        for manifest in manifests:
+            if manifest["kind"] == "ProviderConfig":
+                manifest["spec"]["endpoint"] = krova.url
+        async with httpx.AsyncClient(base_url=kube.url, timeout=10) as client:
+            await create_all(client, [crd_for(info) for info in KINDS])
+            log_path = workdir / "operator.log"
+            env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+            with open(log_path, "ab") as log:
+                operator = subprocess.Popen(
+                    [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", "0",
+                     "--poll-interval", "5"],
+                    env=env, stdout=log, stderr=subprocess.STDOUT,
+                )
+            try:
+                await create_all(client, manifests)
+                print(f"Kubernetes API emulator: {kube.url}")
+                print(f"Krova simulator:         {krova.url}  (time x{time_scale:g})")
+                print(f"Operator log:            {log_path}")
+                print(f"\n  export KUBECONFIG={kubeconfig}\n  kubectl get cubes -A\n", flush=True)
+                return await _watch(client, operator, exit_when_ready, stop)
+            finally:
+                operator.terminate()
+                try:
+                    operator.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    operator.kill()
+
+
+async def _watch(client: httpx.AsyncClient, operator: subprocess.Popen[bytes],
+                 exit_when_ready: bool, stop: asyncio.Event) -> int:
+    announced = False
+    last = ""
+    while not stop.is_set():
+        if operator.poll() is not None:
+            print(f"the operator exited with code {operator.returncode}; see its log", file=sys.stderr)
+            return 1
+        response = await client.get("/apis/cube-operator.io/v1alpha1/cubes")
+        cubes = response.json().get("items", [])
+        lines = "\n".join(_cube_line(cube) for cube in cubes)
+        if lines != last:
+            print(time.strftime("%H:%M:%S"), "\n" + lines, flush=True)
+            last = lines
+        settled = cubes and all(
+            (c.get("status") or {}).get("state") in ("running", "stopped")
+            and any(x.get("type") == "Ready" and x.get("status") == "True"
+                    for x in (c.get("status") or {}).get("conditions", []))
+            for c in cubes
+        )
+        if settled and not announced:
+            announced = True
+            print("All Cubes are Running or Stopped. Press Ctrl-C to stop the sandbox.", flush=True)
+            if exit_when_ready:
+                return 0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+    return 0
+
+
+def run_sandbox(workdir: Path | None = None, time_scale: float = 10.0, exit_when_ready: bool = False) -> int:
+    directory = workdir or Path(tempfile.mkdtemp(prefix="cube-operator-dev-"))
+    directory.mkdir(parents=True, exist_ok=True)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        code = await _sandbox(directory, time_scale, exit_when_ready, stop)
+        print("sandbox stopped", flush=True)
+        return code
+
+    return asyncio.run(main())

@@ -1,0 +1,84 @@
+"""Crashes, rate limits and a failing provider: the operator converges anyway."""
+from __future__ import annotations
+
+import time
+
+from conftest import (
+    Cluster,
+    Krova,
+    Operator,
+    condition,
+    cube_manifest,
+    wait_for,
+)
+
+
+def alive_named(krova: Krova, name: str) -> list[dict]:
+    return [c for c in krova.cubes() if c["name"] == name and c["state"] != "deleted"]
+
+
+def test_sigkill_after_provider_accepted_create(cluster: Cluster, krova: Krova, operator: Operator,
+                                                team: str) -> None:
+    # The simulator holds its answer to the create for a while after committing the
+    # cube; we kill the operator inside that window, so the id never reaches status.
+    with krova.admin() as admin:
+        admin.post("/_sim/faults", json={"method": "POST", "route": "/spaces/{spaceId}/cubes",
+                                         "kind": "delay_after", "seconds": 5, "count": 1}).raise_for_status()
+    try:
+        cluster.apply(cube_manifest("crashy", team))
+        wait_for(lambda: alive_named(krova, "crashy"), timeout=30, interval=0.05, what="sim accepted create")
+        operator.kill()
+        cube = cluster.get("cube", "crashy", team)
+        assert cube and not cube.get("status", {}).get("id"), "status.id was written before the kill"
+        assert cube["status"].get("createRequestedAt"), "the create attempt was not recorded before the call"
+    finally:
+        with krova.admin() as admin:
+            admin.delete("/_sim/faults")
+        operator.start()
+    cube = wait_for(lambda: (c := cluster.get("cube", "crashy", team)) and
+                    condition(c, "Ready").get("status") == "True" and c, timeout=60, what="Ready after restart")
+    remote = alive_named(krova, "crashy")
+    assert len(remote) == 1, remote
+    assert cube["status"]["id"] == remote[0]["id"]
+
+
+def test_twenty_cubes_under_the_rate_limit(cluster: Cluster, krova: Krova, team: str) -> None:
+    names = [f"fleet-{i:02d}" for i in range(20)]
+    with krova.admin() as admin:
+        before = admin.get("/_sim/stats").json()
+    started = time.monotonic()
+    cluster.apply([cube_manifest(name, team, resources={"vcpu": 1, "ramGb": 1, "diskGb": 10}) for name in names])
+
+    def all_ready() -> bool:
+        items = [cluster.get("cube", n, team) for n in names]
+        return all(condition(c, "Ready").get("status") == "True" for c in items)
+
+    wait_for(all_ready, timeout=150, interval=1.0, what="20 Cubes Ready")
+    elapsed = time.monotonic() - started
+    for name in names:
+        assert len(alive_named(krova, name)) == 1, name
+    with krova.admin() as admin:
+        after = admin.get("/_sim/stats").json()
+    print(f"\n20 Cubes Ready in {elapsed:.1f}s; sim stats delta available: {bool(after)} {bool(before)}")
+    events = cluster.kubectl("get", "events", "-n", team, "--field-selector", "type=Warning").stdout
+    assert "429" not in events
+
+
+def test_converges_through_injected_errors_and_timeouts(cluster: Cluster, krova: Krova, team: str) -> None:
+    with krova.admin() as admin:
+        for rule in (
+            {"method": "GET", "route": "/spaces/{spaceId}/cubes", "kind": "status", "status": 500,
+             "probability": 0.3, "count": 20},
+            {"method": "GET", "route": "/spaces/{spaceId}/cubes", "kind": "timeout", "seconds": 30, "count": 2},
+            {"method": "POST", "route": "/spaces/{spaceId}/cubes", "kind": "status", "status": 502, "count": 2},
+            {"method": "POST", "route": "/spaces/{spaceId}/cubes", "kind": "drop", "count": 1},
+        ):
+            admin.post("/_sim/faults", json=rule).raise_for_status()
+    try:
+        cluster.apply(cube_manifest("weathered", team))
+        wait_for(lambda: condition(cluster.get("cube", "weathered", team), "Ready").get("status") == "True",
+                 timeout=90, interval=0.5, what="Ready despite faults")
+    finally:
+        with krova.admin() as admin:
+            admin.delete("/_sim/faults")
+    assert len(alive_named(krova, "weathered")) == 1
