@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, default=9090, help="port of /metrics (0 disables it)")
     run.add_argument("--webhook-port", type=int, default=8443,
                      help="port of the inbound provider-webhook receiver (0 disables it)")
+    run.add_argument("--webhook-public-url", default=os.environ.get("CUBE_OPERATOR_WEBHOOK_PUBLIC_URL"),
+                     help="URL providers use to reach the receiver (e.g. through an Ingress); "
+                          "default http://127.0.0.1:<webhook-port>")
     run.add_argument("--log-format", choices=("text", "json"),
                      default=os.environ.get("CUBE_OPERATOR_LOG_FORMAT", "text"))
     run.add_argument("--log-level", default=os.environ.get("CUBE_OPERATOR_LOG_LEVEL", "info"),
@@ -63,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             log_format=args.log_format,
             log_level=args.log_level,
             peering=args.peering,
+            metrics_port=args.metrics_port or None,
+            webhook_port=args.webhook_port or None,
+            webhook_public_url=args.webhook_public_url,
         )
         return 0
     if args.command == "dev":

@@ -19,9 +19,15 @@ def run_operator(
     log_format: str = "text",
     log_level: str = "info",
     peering: str | None = None,
+    metrics_port: int | None = 9090,
+    webhook_port: int | None = 8443,
+    webhook_public_url: str | None = None,
 ) -> None:
     configure_logging(log_format, log_level)
     controllers.options.poll_interval = poll_interval
+    controllers.options.metrics_port = metrics_port
+    controllers.options.webhook_port = webhook_port
+    controllers.options.webhook_public_url = webhook_public_url
     controllers.options.log_format = log_format
     controllers.options.log_level = log_level
     liveness = f"http://0.0.0.0:{liveness_port}/healthz" if liveness_port else None

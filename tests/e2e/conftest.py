@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,6 +40,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @dataclass
@@ -100,22 +108,44 @@ class Krova:
         return httpx.Client(base_url=self.admin_url, timeout=10)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @dataclass
 class Operator:
     kubeconfig: Path
     log_path: Path
     args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    metrics_port: int = field(default_factory=free_port)
+    webhook_port: int = field(default_factory=free_port)
+    liveness_port: int = field(default_factory=free_port)
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
+    def receiver_url(self) -> str:
+        return f"http://127.0.0.1:{self.webhook_port}"
 
     def start(self) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", "0",
+            [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", str(self.liveness_port),
+             "--metrics-port", str(self.metrics_port), "--webhook-port", str(self.webhook_port),
              "--poll-interval", "2", "--log-level", "debug", *self.args],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
+        wait_for(lambda: _healthy(self.liveness_port), timeout=30, what="operator /healthz")
+
+    def running(self) -> bool:
+        return bool(self.process and self.process.poll() is None)
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from ..metrics import RECONCILES
 from ..providers import (
     Conflict,
     Forbidden,
@@ -64,6 +65,7 @@ def retry_delay(error: ProviderError, default: float) -> float:
 
 
 async def run_daemon_loop(
+    kind: str,
     reconcile: Callable[[], Awaitable[float]],
     kick: asyncio.Event,
     stopped: Any,
@@ -75,13 +77,16 @@ async def run_daemon_loop(
         try:
             delay = await reconcile()
             failures = 0
+            RECONCILES.labels(kind, "success").inc()
         except asyncio.CancelledError:
             raise
         except kopf.TemporaryError as error:
             delay = float(error.delay or 5)
+            RECONCILES.labels(kind, "retry").inc()
         except Exception:
             failures += 1
             delay = min(2.0 ** failures, 60.0)
+            RECONCILES.labels(kind, "error").inc()
             logger.exception("reconcile failed; retrying in %.0fs", delay)
         if stopped:
             break

@@ -14,7 +14,16 @@ class OperatorOptions:
     log_format: str = "text"
     log_level: str = "info"
     webhook_port: int | None = None
+    # How providers reach the receiver, e.g. https://cube-operator.example.com (Ingress).
+    webhook_public_url: str | None = None
     metrics_port: int | None = None
+
+    def receiver_base_url(self) -> str | None:
+        if self.webhook_public_url:
+            return self.webhook_public_url.rstrip("/")
+        if self.webhook_port:
+            return f"http://127.0.0.1:{self.webhook_port}"
+        return None
 
 
 @dataclass

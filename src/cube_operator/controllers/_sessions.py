@@ -35,6 +35,8 @@ class FleetView:
     client: KrovaClient
     cubes: dict[str, KrovaCube] = field(default_factory=dict)
     fetched_at: float = 0.0  # monotonic time the last list *started*
+    # Per cube: monotonic time of the newest observation (list start, GET, webhook).
+    seen_at: dict[str, float] = field(default_factory=dict)
     _inflight: asyncio.Task[None] | None = None
 
     async def refresh(self) -> None:
@@ -45,7 +47,10 @@ class FleetView:
     async def _list(self) -> None:
         started = time.monotonic()
         cubes = await self.client.list_cubes()
+        fresher = {i: c for i, c in self.cubes.items() if self.seen_at.get(i, 0.0) > started}
         self.cubes = {cube.id: cube for cube in cubes}
+        self.cubes.update(fresher)  # a GET or webhook newer than this list wins
+        self.seen_at = {i: max(started, self.seen_at.get(i, 0.0)) for i in self.cubes}
         self.fetched_at = started
 
     async def get(self, max_age: float) -> dict[str, KrovaCube]:
@@ -56,6 +61,14 @@ class FleetView:
     def put(self, cube: KrovaCube) -> None:
         """Record what a create/get/webhook told us, without waiting for the next list."""
         self.cubes[cube.id] = cube
+        self.seen_at[cube.id] = time.monotonic()
+
+    def forget(self, cube_id: str) -> None:
+        self.cubes.pop(cube_id, None)
+        self.seen_at[cube_id] = time.monotonic()
+
+    def observed_at(self, cube_id: str) -> float:
+        return self.seen_at.get(cube_id, self.fetched_at)
 
 
 @dataclass

@@ -6,10 +6,14 @@ from typing import Any
 
 import kopf
 
+from ..metrics import MetricsObserver
 from ._common import FINALIZER
 from ._kube import Kube
 from ._runtime import Runtime, get_runtime, options, set_runtime
+from ._serving import Servers
 from ._sessions import SessionRegistry
+
+_servers = Servers()
 
 
 @kopf.on.startup()
@@ -26,11 +30,14 @@ async def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_
     settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
     kube = Kube()
     set_runtime(Runtime(options=options, kube=kube,
-                        sessions=SessionRegistry(kube, options.poll_interval)))
-    logger.info("cube-operator started (poll interval %ss)", options.poll_interval)
+                        sessions=SessionRegistry(kube, options.poll_interval, observer=MetricsObserver())))
+    await _servers.start(metrics_port=options.metrics_port, webhook_port=options.webhook_port)
+    logger.info("cube-operator started (poll interval %ss, metrics port %s, webhook port %s)",
+                options.poll_interval, options.metrics_port, options.webhook_port)
 
 
 @kopf.on.cleanup()
 async def shutdown(**_: Any) -> None:
+    await _servers.stop()
     await get_runtime().aclose()
     set_runtime(None)

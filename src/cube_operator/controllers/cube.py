@@ -28,15 +28,15 @@ from ..providers import (
 from ._common import (
     EXTERNAL_NAME_ANNOTATION,
     is_paused,
-    newer,
     provider_error_reason,
     retry_delay,
-    run_daemon_loop,
 )
-from ._conditions import READY, SYNCED, now_rfc3339, same_ignoring_time, set_condition
+from ._conditions import READY, now_rfc3339, set_condition
 from ._kube import NotFoundError
+from ._reconciler import Reconciler
 from ._runtime import Runtime, get_runtime
 from ._sessions import ConfigProblem, ProviderSession, decode_secret_value
+from ._wiring import register_reconciler
 
 PLURAL = "cubes"
 CONVERGING_DELAY = 1.0
@@ -76,51 +76,14 @@ def cost_text(value: float | None) -> str | None:
     return None if value is None else f"{value:.6f}".rstrip("0").rstrip(".")
 
 
-class CubeReconciler:
+class CubeReconciler(Reconciler):
+    plural = PLURAL
+
     def __init__(self, runtime: Runtime, body: kopf.Body, logger: Any) -> None:
-        self.rt = runtime
-        self.live = body
-        self.logger = logger
-        self.written: dict[str, Any] | None = None
-        # Power action we asked for and when; until a list newer than that arrives,
-        # the fleet view may still show the old state and must not trigger it again.
+        super().__init__(runtime, body, logger)
+        # Power action we asked for and when; until an observation newer than that
+        # arrives, the fleet view may still show the old state and must not re-trigger it.
         self.pending_power: tuple[CubeState, float] | None = None
-
-    # --- plumbing -------------------------------------------------------------------
-    def current(self) -> dict[str, Any]:
-        live = {
-            "metadata": dict(self.live.get("metadata", {})),
-            "spec": dict(self.live.get("spec", {})),
-            "status": dict(self.live.get("status", {}) or {}),
-        }
-        return newer(self.written, live)
-
-    async def patch_status(self, obj: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-        status = obj.get("status") or {}
-        if all(status.get(k) == v for k, v in changes.items() if k != "conditions") and (
-            "conditions" not in changes or same_ignoring_time(status.get("conditions"), changes["conditions"])
-        ):
-            return obj
-        meta = obj["metadata"]
-        self.written = await self.rt.kube.patch_status(PLURAL, meta["namespace"], meta["name"], changes)
-        return self.written
-
-    async def set_conditions(self, obj: dict[str, Any], *, ready: tuple[bool | str, str, str] | None = None,
-                             synced: tuple[bool | str, str, str] | None = None,
-                             **fields: Any) -> dict[str, Any]:
-        generation = obj["metadata"].get("generation")
-        conditions = (obj.get("status") or {}).get("conditions") or []
-        if ready:
-            conditions = set_condition(conditions, READY, *ready, generation)
-        if synced:
-            conditions = set_condition(conditions, SYNCED, *synced, generation)
-        changes: dict[str, Any] = dict(fields)
-        changes["conditions"] = conditions
-        changes["observedGeneration"] = generation
-        return await self.patch_status(obj, changes)
-
-    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        kopf.event(obj, type=type_, reason=reason, message=message)
 
     # --- reconcile ------------------------------------------------------------------
     async def reconcile(self) -> float:
@@ -159,15 +122,7 @@ class CubeReconciler:
             return retry_delay(error, 30.0 if terminal else 3.0)
 
     async def session_for(self, obj: dict[str, Any], spec: CubeSpec) -> ProviderSession:
-        namespace = obj["metadata"]["namespace"]
-        ref = spec.provider_config_ref
-        if ref.namespace and ref.namespace != namespace:
-            raise ConfigProblem(
-                "CrossNamespaceReference",
-                f"providerConfigRef points to namespace {ref.namespace!r}; a Cube may only use a "
-                f"ProviderConfig in its own namespace ({namespace})",
-            )
-        return await self.rt.sessions.session(namespace, ref.name)
+        return await self.provider_session(obj["metadata"]["namespace"], spec.provider_config_ref)
 
     async def secret_value(self, namespace: str, ref: Any, field: str) -> str:
         try:
@@ -295,7 +250,7 @@ class CubeReconciler:
 
         # Power state: act only on a view newer than our last action.
         want = desired_state(spec.power_state)
-        if self.pending_power and session.fleet.fetched_at < self.pending_power[1]:
+        if self.pending_power and session.fleet.observed_at(observed.id) < self.pending_power[1]:
             converging = True
         elif observed.state in (CubeState.RUNNING, CubeState.STOPPED) and observed.state != want:
             converging = True
@@ -379,18 +334,7 @@ class CubeReconciler:
 
 # --- kopf wiring ------------------------------------------------------------------------
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
-async def cube_daemon(body: kopf.Body, name: str, namespace: str, stopped: kopf.DaemonStopped,
-                      logger: logging.Logger, **_: Any) -> None:
-    runtime = get_runtime()
-    reconciler = CubeReconciler(runtime, body, logger)
-    kick = runtime.trigger(PLURAL, namespace, name)
-    await run_daemon_loop(reconciler.reconcile, kick, stopped, logger)
-
-
-@kopf.on.update(GROUP, VERSION, PLURAL)
-async def cube_changed(name: str, namespace: str, **_: Any) -> None:
-    get_runtime().kick(PLURAL, namespace, name)
+register_reconciler(PLURAL, CubeReconciler)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
@@ -438,7 +382,7 @@ async def cube_deleted(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, me
         raise kopf.TemporaryError(f"waiting for {session.provider} to delete cube {cube_id} "
                                   f"(state {remaining.raw_state})", delay=2)
     except ProviderError as error:
-        reason, message, _terminal = provider_error_reason(error)
+        _reason, message, _terminal = provider_error_reason(error)
         await _blocked(runtime, namespace, name, body, "DeletionBlocked",
                        f"provider cube {cube_id} not deleted yet: {message}")
         raise kopf.TemporaryError(message, delay=retry_delay(error, 5.0)) from None

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -60,13 +61,7 @@ async def _sandbox(workdir: Path, time_scale: float, exit_when_ready: bool, stop
         async with httpx.AsyncClient(base_url=kube.url, timeout=10) as client:
             await create_all(client, [crd_for(info) for info in KINDS])
             log_path = workdir / "operator.log"
-            env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-            with open(log_path, "ab") as log:
-                operator = subprocess.Popen(
-                    [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", "0",
-                     "--poll-interval", "5"],
-                    env=env, stdout=log, stderr=subprocess.STDOUT,
-                )
+            operator = _start_operator(kubeconfig, log_path)
             try:
                 await create_all(client, manifests)
                 print(f"Kubernetes API emulator: {kube.url}")
@@ -80,6 +75,22 @@ async def _sandbox(workdir: Path, time_scale: float, exit_when_ready: bool, stop
                     operator.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     operator.kill()
+
+
+def _start_operator(kubeconfig: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", "0",
+             "--metrics-port", "0", "--webhook-port", str(_free_port()), "--poll-interval", "5"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def _watch(client: httpx.AsyncClient, operator: subprocess.Popen[bytes],

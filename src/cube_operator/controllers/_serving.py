@@ -1,0 +1,46 @@
+"""The operator's own HTTP endpoints besides kopf's /healthz: /metrics and the receiver."""
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ..metrics import REGISTRY, WEBHOOK_DELIVERIES
+from .receiver import Receiver
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@web.middleware
+async def _count_deliveries(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    response = await handler(request)
+    WEBHOOK_DELIVERIES.labels(str(response.status)).inc()
+    return response
+
+
+class Servers:
+    def __init__(self) -> None:
+        self._runners: list[web.AppRunner] = []
+        self.receiver = Receiver()
+
+    async def start(self, *, metrics_port: int | None, webhook_port: int | None, host: str = "0.0.0.0") -> None:
+        if metrics_port:
+            app = web.Application()
+            app.router.add_get("/metrics", _metrics)
+            await self._serve(app, host, metrics_port)
+        if webhook_port:
+            app = self.receiver.app()
+            app.middlewares.append(_count_deliveries)
+            await self._serve(app, host, webhook_port)
+
+    async def _serve(self, app: web.Application, host: str, port: int) -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        self._runners.append(runner)
+
+    async def stop(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()

@@ -1,0 +1,33 @@
+"""Register the same daemon + kick pattern for every kind, written once."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import kopf
+
+from ..api import GROUP, VERSION
+from ..metrics import forget_object
+from ._common import run_daemon_loop
+from ._reconciler import Reconciler
+from ._runtime import Runtime, get_runtime
+
+
+def register_reconciler(plural: str, factory: Callable[[Runtime, kopf.Body, Any], Reconciler]) -> None:
+    @kopf.daemon(GROUP, VERSION, plural, id=f"{plural}-reconciler", cancellation_timeout=10.0)
+    async def reconcile_daemon(body: kopf.Body, name: str, namespace: str, stopped: kopf.DaemonStopped,
+                               logger: logging.Logger, **_: Any) -> None:
+        runtime = get_runtime()
+        reconciler = factory(runtime, body, logger)
+        kind = str(body.get("kind") or plural)
+        try:
+            await run_daemon_loop(kind, reconciler.reconcile, runtime.trigger(plural, namespace, name),
+                                  stopped, logger)
+        finally:
+            if body.get("metadata", {}).get("deletionTimestamp"):
+                forget_object(kind, namespace, name)
+
+    @kopf.on.update(GROUP, VERSION, plural, id=f"{plural}-changed")
+    async def changed(name: str, namespace: str, **_: Any) -> None:
+        get_runtime().kick(plural, namespace, name)
