@@ -120,9 +120,9 @@ class RetryPolicy:
 
     def ceiling(self, attempt: int) -> float:
         """Upper bound of the backoff before retry number ``attempt`` (1-based)."""
-        exponent = max(0, attempt - 1)
-        # Cap the exponent: 2**1000 is fine for ints but not for floats.
-        return min(self.max_delay, self.base_delay * (2 ** min(exponent, 62)))
+        # Cap the exponent: 2.0**1100 would overflow a float.
+        exponent = min(max(0, attempt - 1), 62)
+        return min(self.max_delay, self.base_delay * 2.0**exponent)
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""

@@ -15,7 +15,6 @@ from typing import Any, Self, TypeVar
 
 import httpx
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -172,11 +171,6 @@ class CreateCubeRequest(_Model):
     user_data: str | None = Field(default=None, repr=False)
 
 
-class IpWhitelistEntry(_Model):
-    id: str | None = None
-    cidr: str
-
-
 class TcpMapping(_Model):
     id: str
     cube_id: str
@@ -303,7 +297,6 @@ class Pricing(_Model):
 
 
 class _Pagination(_Model):
-    page: int = Field(default=1, validation_alias=AliasChoices("page", "currentPage"))
     total_pages: int = 1
 
 
