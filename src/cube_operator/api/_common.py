@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonDict
 
 
 class ApiModel(BaseModel):
@@ -40,6 +41,11 @@ class SecretKeySelector(ApiModel):
         description="Name of a Secret in the same namespace.",
     )
     key: str = Field(min_length=1, description="Key inside the Secret's data.")
+
+
+def immutable(what: str) -> JsonDict:
+    """Schema extension making a field immutable once set (CEL transition rule)."""
+    return {"x-kubernetes-validations": [{"rule": "self == oldSelf", "message": f"{what} is immutable"}]}
 
 
 DeletionPolicy = Literal["Delete", "Orphan"]

@@ -1,6 +1,7 @@
 """What a CRD needs beyond the spec/status models: names and printer columns."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -10,20 +11,20 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 CATEGORY = "cubeop"
 
-READY_COLUMN = {
+READY_COLUMN: dict[str, object] = {
     "name": "Ready",
     "type": "string",
     "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
     "description": "Whether the object is Ready.",
 }
-REASON_COLUMN = {
+REASON_COLUMN: dict[str, object] = {
     "name": "Reason",
     "type": "string",
     "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
     "priority": 1,
     "description": "Why the object is (not) Ready.",
 }
-AGE_COLUMN = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+AGE_COLUMN: dict[str, object] = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class KindInfo:
     status: type[BaseModel]
     description: str
     short_names: tuple[str, ...] = ()
-    printer_columns: tuple[dict[str, object], ...] = field(default=())
+    printer_columns: tuple[Mapping[str, object], ...] = field(default=())
 
     @property
     def singular(self) -> str:

@@ -12,14 +12,11 @@ from ._common import (
     NamespacedObjectReference,
     SecretKeySelector,
     StatusBase,
+    immutable,
 )
 from ._kind import AGE_COLUMN, READY_COLUMN, REASON_COLUMN, KindInfo
 
 SSH_KEY_PATTERN = r"^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9-]+@openssh\.com) \S+"
-
-
-def immutable(what: str) -> dict[str, object]:
-    return {"x-kubernetes-validations": [{"rule": "self == oldSelf", "message": f"{what} is immutable"}]}
 
 
 class CubeResources(ApiModel):

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ._common import ApiModel, LocalObjectReference, StatusBase
+from ._common import ApiModel, LocalObjectReference, StatusBase, immutable
 from ._kind import AGE_COLUMN, READY_COLUMN, REASON_COLUMN, KindInfo
-from .cube import immutable
 
 HOSTNAME_PATTERN = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$"
 

@@ -5,9 +5,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from ._common import ApiModel, LocalObjectReference, StatusBase
+from ._common import ApiModel, LocalObjectReference, StatusBase, immutable
 from ._kind import AGE_COLUMN, REASON_COLUMN, KindInfo
-from .cube import immutable
 
 RestorePhase = Literal["Pending", "Running", "Succeeded", "Failed"]
 

@@ -9,9 +9,9 @@ from ._common import (
     DeletionPolicy,
     LocalObjectReference,
     StatusBase,
+    immutable,
 )
 from ._kind import AGE_COLUMN, READY_COLUMN, REASON_COLUMN, KindInfo
-from .cube import immutable
 
 
 class SnapshotSpec(ApiModel):

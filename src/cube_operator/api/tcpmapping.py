@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ._common import ApiModel, LocalObjectReference, StatusBase
+from ._common import ApiModel, LocalObjectReference, StatusBase, immutable
 from ._kind import AGE_COLUMN, READY_COLUMN, REASON_COLUMN, KindInfo
-from .cube import immutable
 
 CIDR_PATTERN = (
     r"^(([0-9]{1,3}\.){3}[0-9]{1,3}(/([0-9]|[12][0-9]|3[0-2]))?"

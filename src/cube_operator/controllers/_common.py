@@ -69,7 +69,7 @@ async def run_daemon_loop(
     reconcile: Callable[[], Awaitable[float]],
     kick: asyncio.Event,
     stopped: Any,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
+    logger: kopf.Logger | logging.LoggerAdapter[Any],
 ) -> None:
     """Reconcile, then sleep until kicked, the returned delay passes, or the daemon stops."""
     failures = 0

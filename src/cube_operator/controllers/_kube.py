@@ -43,7 +43,7 @@ class Kube:
     def __init__(self, configuration: k8s_client.Configuration | None = None) -> None:
         self._configuration = configuration or _load_configuration()
         cfg = self._configuration
-        cert = (cfg.cert_file, cfg.key_file) if cfg.cert_file else None
+        cert = (cfg.cert_file, cfg.key_file) if cfg.cert_file and cfg.key_file else None
         verify: Any = cfg.ssl_ca_cert or cfg.verify_ssl
         self._http = httpx.AsyncClient(
             base_url=cfg.host, verify=verify, cert=cert, timeout=httpx.Timeout(30.0)

@@ -6,7 +6,7 @@ arrived yet), so it never acts twice on a status it has already changed.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import kopf
 
@@ -16,6 +16,12 @@ from ._conditions import READY, SYNCED, same_ignoring_time, set_condition
 from ._kube import NotFoundError
 from ._runtime import Runtime
 from ._sessions import ConfigProblem, ProviderSession
+
+
+class Reconciling(Protocol):
+    async def reconcile(self) -> float:
+        """One pass; returns the seconds until the next one."""
+        ...
 
 
 class Reconciler:
@@ -69,7 +75,8 @@ class Reconciler:
         return written
 
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        kopf.event(obj, type=type_, reason=reason, message=message)
+        kopf.event(kopf.Body(obj),  # type: ignore[arg-type]
+                   type=type_, reason=reason, message=message)
 
     async def provider_session(self, namespace: str, ref: dict[str, Any] | Any) -> ProviderSession:
         name = ref.get("name") if isinstance(ref, dict) else ref.name

@@ -1,11 +1,15 @@
 """The operator's own HTTP endpoints besides kopf's /healthz: /metrics and the receiver."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..metrics import REGISTRY, WEBHOOK_DELIVERIES
 from .receiver import Receiver
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def _metrics(_: web.Request) -> web.Response:
@@ -13,7 +17,7 @@ async def _metrics(_: web.Request) -> web.Response:
 
 
 @web.middleware
-async def _count_deliveries(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def _count_deliveries(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     WEBHOOK_DELIVERIES.labels(str(response.status)).inc()
     return response

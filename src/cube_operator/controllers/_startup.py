@@ -1,7 +1,6 @@
 """kopf settings and the operator runtime's start and stop."""
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -17,7 +16,7 @@ _servers = Servers()
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     # Keep status for the API contract: kopf's bookkeeping goes to annotations.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="cube-operator.io")

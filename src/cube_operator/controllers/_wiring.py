@@ -1,7 +1,6 @@
 """Register the same daemon + kick pattern for every kind, written once."""
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,14 +9,15 @@ import kopf
 from ..api import GROUP, VERSION
 from ..metrics import forget_object
 from ._common import run_daemon_loop
-from ._reconciler import Reconciler
+from ._reconciler import Reconciling
 from ._runtime import Runtime, get_runtime
 
 
-def register_reconciler(plural: str, factory: Callable[[Runtime, kopf.Body, Any], Reconciler]) -> None:
+def register_reconciler(plural: str, factory: Callable[[Runtime, kopf.Body, Any], Reconciling]) -> None:
     @kopf.daemon(GROUP, VERSION, plural, id=f"{plural}-reconciler", cancellation_timeout=10.0)
-    async def reconcile_daemon(body: kopf.Body, name: str, namespace: str, stopped: kopf.DaemonStopped,
-                               logger: logging.Logger, **_: Any) -> None:
+    async def reconcile_daemon(body: kopf.Body, name: str, namespace: str | None, stopped: kopf.DaemonStopped,
+                               logger: kopf.Logger, **_: Any) -> None:
+        namespace = str(namespace)  # every kind here is namespaced
         runtime = get_runtime()
         reconciler = factory(runtime, body, logger)
         kind = str(body.get("kind") or plural)
@@ -29,5 +29,5 @@ def register_reconciler(plural: str, factory: Callable[[Runtime, kopf.Body, Any]
                 forget_object(kind, namespace, name)
 
     @kopf.on.update(GROUP, VERSION, plural, id=f"{plural}-changed")
-    async def changed(name: str, namespace: str, **_: Any) -> None:
-        get_runtime().kick(plural, namespace, name)
+    async def changed(name: str, namespace: str | None, **_: Any) -> None:
+        get_runtime().kick(plural, str(namespace), name)

@@ -8,7 +8,6 @@ every Cube is handled by one loop at a time and no two handlers race on its stat
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from typing import Any
 
@@ -339,8 +338,9 @@ register_reconciler(PLURAL, CubeReconciler)
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
 async def cube_deleted(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
-                       name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger,
+                       name: str, namespace: str | None, memo: kopf.Memo, logger: kopf.Logger,
                        retry: int, **_: Any) -> None:
+    namespace = str(namespace)
     runtime = get_runtime()
     runtime.triggers.pop((PLURAL, namespace, name), None)
     if spec.get("deletionPolicy", "Delete") == "Orphan":

@@ -1,7 +1,6 @@
 """Domain controller: route a domain to a Cube port; Ready once the provider says active."""
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -55,5 +54,5 @@ register_reconciler(PLURAL, DomainReconciler)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def domain_deleted(body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+async def domain_deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     await delete_child(DomainReconciler, body, logger)

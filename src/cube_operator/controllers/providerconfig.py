@@ -1,7 +1,6 @@
 """ProviderConfig controller: check the credentials against the provider, report Ready."""
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -19,7 +18,7 @@ RECHECK_SECONDS = 300.0
 
 
 async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
-                logger: logging.Logger) -> None:
+                logger: kopf.Logger) -> None:
     runtime = get_runtime()
     generation = meta.get("generation")
     conditions = list(status.get("conditions") or [])
@@ -68,13 +67,13 @@ async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: ko
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 async def providerconfig_changed(body: kopf.Body, meta: kopf.Meta, status: kopf.Status,
-                                 patch: kopf.Patch, logger: logging.Logger, **_: Any) -> None:
+                                 patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
     await check(body, meta, status, patch, logger)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS)
 async def providerconfig_recheck(body: kopf.Body, meta: kopf.Meta, status: kopf.Status,
-                                 patch: kopf.Patch, logger: logging.Logger, **_: Any) -> None:
+                                 patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
     # Catches rotated or revoked keys: a Secret change does not touch the ProviderConfig.
     await check(body, meta, status, patch, logger)
 

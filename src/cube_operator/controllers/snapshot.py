@@ -1,7 +1,6 @@
 """Snapshot controller: one provider snapshot per object; a busy Cube means wait, not fail."""
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -63,5 +62,5 @@ register_reconciler(PLURAL, SnapshotReconciler)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def snapshot_deleted(body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+async def snapshot_deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     await delete_child(SnapshotReconciler, body, logger)

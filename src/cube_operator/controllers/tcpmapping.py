@@ -1,7 +1,6 @@
 """TcpMapping controller: Krova has no update, so a changed port or allowlist replaces it."""
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -67,5 +66,5 @@ register_reconciler(PLURAL, TcpMappingReconciler)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def tcpmapping_deleted(body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+async def tcpmapping_deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     await delete_child(TcpMappingReconciler, body, logger)

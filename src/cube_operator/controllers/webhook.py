@@ -7,7 +7,6 @@ Secret), the endpoint is deleted and created again, which issues a new secret.
 from __future__ import annotations
 
 import base64
-import logging
 from typing import Any
 
 import kopf
@@ -128,7 +127,7 @@ register_reconciler(PLURAL, WebhookReconciler)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def webhook_deleted(body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+async def webhook_deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     from ._runtime import get_runtime
 
     runtime = get_runtime()

@@ -36,7 +36,7 @@ def _example_settings(manifests: list[dict[str, Any]]) -> tuple[str, str]:
 
 def _cube_line(cube: dict[str, Any]) -> str:
     status = cube.get("status") or {}
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+    ready: dict[str, Any] = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
     return (f"  {cube['metadata']['namespace']}/{cube['metadata']['name']:<10} "
             f"state={status.get('state') or '-':<9} ip={status.get('publicIpv4') or '-':<15} "
             f"ready={ready.get('status', '-')} ({ready.get('reason', '')})")
