@@ -23,7 +23,7 @@ def test_sigkill_after_provider_accepted_create(cluster: Cluster, krova: Krova, 
     # cube; we kill the operator inside that window, so the id never reaches status.
     with krova.admin() as admin:
         admin.post("/_sim/faults", json={"method": "POST", "route": "/spaces/{spaceId}/cubes",
-                                         "kind": "delay_after", "seconds": 5, "count": 1}).raise_for_status()
+                                         "kind": "hold", "seconds": 5, "count": 1}).raise_for_status()
     try:
         cluster.apply(cube_manifest("crashy", team))
         wait_for(lambda: alive_named(krova, "crashy"), timeout=30, interval=0.05, what="sim accepted create")

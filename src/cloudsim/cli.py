@@ -1,0 +1,125 @@
+"""``python -m cloudsim <provider> ...``: run one provider simulator in the foreground.
+
+    python -m cloudsim krova --port 8081 --api-key kro_key --space-id sp_1 \\
+        [--api-key kro_other:sp_2] [--api-key kro_ro:sp_1:view] [--time-scale 60] \\
+        [--latency-ms 20] [--rate-limit 10] [--host 127.0.0.1] [--public-url URL] \\
+        [--set provision_delay=0.5 ...] [--validate-responses]
+
+``--api-key`` repeats: ``KEY`` (Space from ``--space-id``), ``KEY:SPACE_ID``, or
+``KEY:SPACE_ID:view`` for a read-only key.  ``--port 0`` picks a free port.  Once
+listening it prints one line to stdout,
+``cloudsim krova listening on http://HOST:PORT/api/v1 (admin http://HOST:PORT/_sim)``,
+and runs until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .krova import KrovaSimulator
+
+
+def _parse_keys(
+    raw: Sequence[str], default_space: str | None, parser: argparse.ArgumentParser
+) -> tuple[dict[str, str], set[str]]:
+    keys: dict[str, str] = {}
+    read_only: set[str] = set()
+    for item in raw:
+        key, _, rest = item.partition(":")
+        space, _, scope = rest.partition(":")
+        space = space or default_space or ""
+        if not key or not space:
+            parser.error(f"--api-key {item!r}: give KEY:SPACE_ID or a --space-id")
+        if scope not in ("", "manage", "view"):
+            parser.error(f"--api-key {item!r}: scope must be 'view' or 'manage'")
+        keys[key] = space
+        if scope == "view":
+            read_only.add(key)
+    return keys, read_only
+
+
+def _parse_sets(raw: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for item in raw:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--set {item!r}: expected NAME=VALUE")
+        try:
+            settings[name] = json.loads(value)
+        except ValueError:
+            settings[name] = value
+    return settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cloudsim", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-level", default="WARNING", help="Python log level")
+    providers = parser.add_subparsers(dest="provider", required=True, metavar="PROVIDER")
+    krova = providers.add_parser("krova", help="Krova (krova.cloud) Cubes API")
+    krova.add_argument("--port", type=int, default=0, help="listen port (0 = any free)")
+    krova.add_argument("--host", default="127.0.0.1")
+    krova.add_argument("--api-key", action="append", required=True, metavar="KEY[:SPACE[:view]]")
+    krova.add_argument("--space-id", help="Space of keys given without one")
+    krova.add_argument("--time-scale", type=float, default=1.0,
+                       help="simulated time runs this many times faster")
+    krova.add_argument("--latency-ms", type=float, default=0.0,
+                       help="added to every API request (real milliseconds)")
+    krova.add_argument("--rate-limit", type=int, default=10,
+                       help="mutating requests per 60 s (simulated) per client IP; 0 = off")
+    krova.add_argument("--public-url", help="the URL clients use, if not the listen address")
+    krova.add_argument("--validate-responses", action="store_true",
+                       help="check every API answer against the OpenAPI spec")
+    krova.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
+                       help="any /_sim/config knob, e.g. provision_delay=0.5")
+    krova.set_defaults(parser=krova)
+    return parser
+
+
+async def _serve(simulator: KrovaSimulator) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with simulator:
+        print(
+            f"cloudsim {simulator.provider} listening on {simulator.url} "
+            f"(admin {simulator.admin_url})",
+            flush=True,
+        )
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sub: argparse.ArgumentParser = args.parser
+    keys, read_only = _parse_keys(args.api_key, args.space_id, sub)
+    try:
+        simulator = KrovaSimulator(
+            keys,
+            read_only_keys=read_only,
+            host=args.host,
+            port=args.port,
+            time_scale=args.time_scale,
+            latency_ms=args.latency_ms,
+            rate_limit=args.rate_limit,
+            public_url=args.public_url,
+            validate_responses=args.validate_responses,
+            settings=_parse_sets(args.set, sub),
+        )
+    except ValueError as exc:
+        sub.error(str(exc))
+    asyncio.run(_serve(simulator))
+    return 0

@@ -1,0 +1,302 @@
+"""Helpers for tests that need a simulator (or a webhook receiver) on loopback.
+
+* :func:`running_simulator`: a simulator in a background thread with its own event
+  loop, usable from sync and async tests alike (the test talks HTTP to it).
+* :func:`simulator_process`: the same through ``python -m cloudsim`` in a subprocess.
+* :class:`WebhookReceiver`: a tiny aiohttp endpoint that records what it receives and
+  answers with scripted statuses; :func:`verify_signature` checks Krova's signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from aiohttp import web
+
+from . import PROVIDERS
+from .common.server import SimServer
+from .krova import KrovaSimulator
+
+DEFAULT_API_KEY = "kro_test_key"
+DEFAULT_SPACE_ID = "sp_test"
+SAMPLE_SSH_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3mHc2l9n0b6rYc0b4l8uYbq1o1J4p2iZ0cW5v9Xk8 dev@example"
+)
+
+# Two tenants and a read-only key, for tests of auth scoping.
+OTHER_API_KEY = "kro_other_key"
+OTHER_SPACE_ID = "sp_other"
+VIEWER_API_KEY = "kro_view_key"  # read-only (cube.view) key of DEFAULT_SPACE_ID
+
+T = TypeVar("T")
+
+
+def krova_test_simulator(**kwargs: Any) -> KrovaSimulator:
+    """A Krova simulator for tests: both tenants and the viewer key registered, time 50x
+    faster, rate limit off and every answer checked against the OpenAPI spec unless
+    ``kwargs`` say otherwise."""
+    options: dict[str, Any] = {"time_scale": 50.0, "rate_limit": 0, "validate_responses": True}
+    options.update(kwargs)
+    keys = {DEFAULT_API_KEY: DEFAULT_SPACE_ID, OTHER_API_KEY: OTHER_SPACE_ID,
+            VIEWER_API_KEY: DEFAULT_SPACE_ID}
+    return KrovaSimulator(keys, read_only_keys=[VIEWER_API_KEY], **options)
+
+
+def sample_cube_request(**overrides: Any) -> dict[str, Any]:
+    """A valid Krova create-Cube body (the seed's example); keys in ``overrides`` win."""
+    body: dict[str, Any] = {
+        "name": "my-api-server",
+        "resources": {"vcpu": 2, "ramGb": 4, "diskGb": 30},
+        "image": "ubuntu-24.04",
+        "sshPublicKey": SAMPLE_SSH_KEY,
+        "region": "eu-nuremberg",
+    }
+    body.update(overrides)
+    return body
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 5.0, interval: float = 0.02
+) -> T:
+    """Poll ``probe`` until it returns something truthy; ``TimeoutError`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+async def wait_for_cube_state(
+    client: httpx.AsyncClient, cube_id: str, state: str, *, timeout: float = 5.0
+) -> dict[str, Any]:
+    """Poll ``GET /cubes/{id}`` (``client`` is bound to ``.../spaces/{spaceId}``)."""
+
+    async def probe() -> dict[str, Any] | None:
+        response = await client.get(f"/cubes/{cube_id}")
+        response.raise_for_status()
+        cube: dict[str, Any] = response.json()["cube"]
+        return cube if cube["state"] == state else None
+
+    return await wait_for(probe, timeout=timeout)
+
+
+async def create_cube(
+    client: httpx.AsyncClient, *, wait: str | None = "running", **overrides: Any
+) -> dict[str, Any]:
+    """Create a Cube from :func:`sample_cube_request` and wait until it is in ``wait``."""
+    response = await client.post("/cubes", json=sample_cube_request(**overrides))
+    response.raise_for_status()
+    cube: dict[str, Any] = response.json()["cube"]
+    if wait is None:
+        return cube
+    return await wait_for_cube_state(client, cube["id"], wait)
+
+
+@dataclass
+class RunningSimulator:
+    simulator: SimServer
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def url(self) -> str:
+        """API base URL, ending in ``/api/v1``."""
+        return self.simulator.url
+
+    @property
+    def admin_url(self) -> str:
+        return self.simulator.admin_url
+
+    @property
+    def port(self) -> int:
+        return self.simulator.port
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` on the simulator's loop (its state is not thread-safe)."""
+
+        async def run() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=10)
+
+
+def _make(provider: str, api_key: str, space_id: str, kwargs: dict[str, Any]) -> SimServer:
+    try:
+        cls = PROVIDERS[provider]
+    except KeyError:
+        raise ValueError(f"unknown provider {provider!r}; known: {sorted(PROVIDERS)}") from None
+    keys = {api_key: space_id, **dict(kwargs.pop("api_keys", None) or {})}
+    return cls(keys, **kwargs)
+
+
+@contextmanager
+def running_simulator(
+    provider: str = "krova",
+    *,
+    api_key: str = DEFAULT_API_KEY,
+    space_id: str = DEFAULT_SPACE_ID,
+    **kwargs: Any,
+) -> Iterator[RunningSimulator]:
+    """Run a simulator in a daemon thread for the duration of the ``with`` block.
+
+    Extra keyword arguments go to the simulator class (``time_scale``, ``rate_limit``,
+    ``settings``, ``api_keys`` for more keys, ``validate_responses`` ...).
+    """
+    simulator = _make(provider, api_key, space_id, dict(kwargs))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name=f"cloudsim-{provider}", daemon=True)
+    thread.start()
+    try:
+        # Start and stop on the simulator's own loop; a start failure propagates here.
+        asyncio.run_coroutine_threadsafe(simulator.start(), loop).result(timeout=30)
+        try:
+            yield RunningSimulator(simulator, loop)
+        finally:
+            asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(timeout=30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+@dataclass
+class SimulatorProcess:
+    process: subprocess.Popen[str]
+    url: str
+    admin_url: str
+
+
+_READY = re.compile(r"listening on (\S+) \(admin (\S+)\)")
+
+
+@contextmanager
+def simulator_process(
+    provider: str = "krova",
+    *,
+    api_key: str = DEFAULT_API_KEY,
+    space_id: str = DEFAULT_SPACE_ID,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    start_timeout: float = 30.0,
+) -> Iterator[SimulatorProcess]:
+    """``python -m cloudsim PROVIDER --port 0 ...`` as a subprocess, until the block ends."""
+    command = [
+        sys.executable, "-m", "cloudsim", provider, "--port", "0",
+        "--api-key", api_key, "--space-id", space_id, *args,
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        line = _read_line(process, start_timeout)
+        match = _READY.search(line)
+        if match is None:
+            stderr = ""
+            if process.poll() is not None and process.stderr is not None:
+                stderr = process.stderr.read()
+            raise RuntimeError(f"simulator did not start: {line!r} {stderr}")
+        yield SimulatorProcess(process, match.group(1), match.group(2))
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
+    result: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        result.append(process.stdout.readline())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return result[0] if result else ""
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Krova's check: ``header == "sha256=" + hex(HMAC-SHA256(secret, body))``."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return header is not None and hmac.compare_digest(expected, header)
+
+
+@dataclass
+class ReceivedWebhook:
+    headers: dict[str, str]
+    body: bytes
+    status: int  # what the receiver answered
+
+
+@dataclass
+class WebhookReceiver:
+    """Records POSTs to ``url``; answers ``statuses`` in turn, then ``default_status``."""
+
+    statuses: list[int] = field(default_factory=list)
+    default_status: int = 200
+    received: list[ReceivedWebhook] = field(default_factory=list)
+    url: str = ""
+    _arrived: asyncio.Condition | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        status = self.statuses.pop(0) if self.statuses else self.default_status
+        self.received.append(ReceivedWebhook(dict(request.headers), body, status))
+        assert self._arrived is not None
+        async with self._arrived:
+            self._arrived.notify_all()
+        return web.Response(status=status, text="ok")
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedWebhook]:
+        """Wait until at least ``count`` requests have arrived."""
+        assert self._arrived is not None
+        async with self._arrived:
+            await asyncio.wait_for(
+                self._arrived.wait_for(lambda: len(self.received) >= count), timeout
+            )
+        return list(self.received)
+
+
+@asynccontextmanager
+async def webhook_receiver(
+    statuses: Sequence[int] = (), default_status: int = 200, path: str = "/hooks/krova"
+) -> AsyncIterator[WebhookReceiver]:
+    receiver = WebhookReceiver(statuses=list(statuses), default_status=default_status)
+    receiver._arrived = asyncio.Condition()
+    app = web.Application()
+    app.router.add_post(path, receiver._handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}{path}"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,68 @@
+"""``python -m cloudsim krova ...`` as a subprocess, and the background-thread helper."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from cloudsim.testing import running_simulator, sample_cube_request, simulator_process
+
+
+def test_cli_subprocess_starts_and_answers() -> None:
+    args = ["--api-key", "kro_two:sp_two", "--api-key", "kro_ro:sp_main:view",
+            "--time-scale", "30", "--rate-limit", "2", "--set", "provision_delay=0.5"]
+    with simulator_process(
+        "krova", api_key="kro_main", space_id="sp_main", args=args
+    ) as proc, httpx.Client(timeout=5.0) as client:
+        assert proc.url.endswith("/api/v1")
+        assert client.get(f"{proc.url}/regions").status_code == 200
+        main = {"X-API-KEY": "kro_main"}
+        assert client.get(f"{proc.url}/space", headers=main).json()["id"] == "sp_main"
+        two = {"X-API-KEY": "kro_two"}
+        assert client.get(f"{proc.url}/space", headers=two).json()["id"] == "sp_two"
+        assert client.get(f"{proc.url}/spaces/sp_main/cubes", headers=two).status_code == 403
+        readonly = client.post(
+            f"{proc.url}/spaces/sp_main/cubes", headers={"X-API-KEY": "kro_ro"},
+            json=sample_cube_request(),
+        )
+        assert readonly.status_code == 403
+        config = client.get(f"{proc.admin_url}/config").json()
+        assert config["time_scale"] == 30 and config["rate_limit"] == 2
+        assert config["provision_delay"] == 0.5
+        proc.process.send_signal(signal.SIGTERM)
+        assert proc.process.wait(timeout=10) == 0
+
+
+def test_cli_rejects_bad_arguments() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cloudsim", "krova", "--api-key", "kro_nospace"],
+        check=False, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2 and "--space-id" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "cloudsim", "krova", "--api-key", "k:s", "--set", "nope=1"],
+        check=False, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2 and "nope" in result.stderr
+
+
+def test_running_simulator_in_a_thread() -> None:
+    with running_simulator(
+        "krova", api_key="kro_t", space_id="sp_t", time_scale=100.0
+    ) as running, httpx.Client(timeout=5.0) as client:
+        assert running.url.endswith("/api/v1") and running.admin_url.endswith("/_sim")
+        response = client.post(
+            f"{running.url}/spaces/sp_t/cubes", headers={"X-API-KEY": "kro_t"},
+            json=sample_cube_request(),
+        )
+        assert response.status_code == 201
+        assert response.headers["X-RateLimit-Limit"] == "10"
+        assert running.call(lambda: len(running.simulator.engine.cubes)) == 1  # type: ignore[attr-defined]
+    with pytest.raises(httpx.ConnectError), httpx.Client(timeout=2.0) as client:
+        client.get(f"{running.url}/regions")
+    with pytest.raises(ValueError), running_simulator("nokyc"):
+        pass
