@@ -2,166 +2,25 @@
 and real /usr/bin/kubectl. Nothing of ours is mocked."""
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import yaml
 
 from cloudsim.testing import running_simulator
 from cube_operator.api import KINDS
 from cube_operator.api.crds import crd_for
+from cube_operator.testing import (
+    API_KEY,
+    SPACE_ID,
+    TIME_SCALE,
+    Cluster,
+    Krova,
+    Operator,
+    namespace_with_credentials,
+    provider_config,
+)
 from kubeapi.testing import running_emulator
-
-KUBECTL = "/usr/bin/kubectl"
-API_KEY = "kro_e2e_" + "0123456789abcdef"
-SPACE_ID = "sp_e2e"
-TIME_SCALE = 20.0  # Krova's 60 s rate-limit window becomes 3 s
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2,
-             what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-@dataclass
-class Cluster:
-    kubeconfig: Path
-    url: str
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [KUBECTL, "--kubeconfig", str(self.kubeconfig), *args],
-            input=input, capture_output=True, text=True, timeout=timeout,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
-        return result
-
-    def apply(self, manifest: dict[str, Any] | list[dict[str, Any]] | str, check: bool = True
-              ) -> subprocess.CompletedProcess[str]:
-        text = manifest if isinstance(manifest, str) else yaml.safe_dump_all(
-            manifest if isinstance(manifest, list) else [manifest])
-        return self.kubectl("apply", "-f", "-", input=text, check=check)
-
-    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-        result = self.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-        if result.returncode != 0:
-            return None
-        return json.loads(result.stdout)
-
-    def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10)
-
-
-@dataclass
-class Krova:
-    url: str
-    admin_url: str
-
-    def api(self, api_key: str = API_KEY) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"X-API-KEY": api_key}, timeout=10)
-
-    def cubes(self) -> list[dict[str, Any]]:
-        with self.api() as client:
-            out: list[dict[str, Any]] = []
-            page = 1
-            while True:
-                body = client.get(f"/spaces/{SPACE_ID}/cubes", params={"page": page, "limit": 100}).json()
-                out.extend(body["cubes"])
-                if page >= body["pagination"]["totalPages"]:
-                    return out
-                page += 1
-
-    def cube(self, cube_id: str) -> dict[str, Any] | None:
-        with self.api() as client:
-            response = client.get(f"/spaces/{SPACE_ID}/cubes/{cube_id}")
-            return response.json()["cube"] if response.status_code == 200 else None
-
-    def admin(self) -> httpx.Client:
-        return httpx.Client(base_url=self.admin_url, timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Operator:
-    kubeconfig: Path
-    log_path: Path
-    args: list[str] = field(default_factory=list)
-    process: subprocess.Popen[bytes] | None = None
-    metrics_port: int = field(default_factory=free_port)
-    webhook_port: int = field(default_factory=free_port)
-    liveness_port: int = field(default_factory=free_port)
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
-
-    @property
-    def receiver_url(self) -> str:
-        return f"http://127.0.0.1:{self.webhook_port}"
-
-    def start(self) -> None:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", str(self.liveness_port),
-             "--metrics-port", str(self.metrics_port), "--webhook-port", str(self.webhook_port),
-             "--poll-interval", "2", "--log-level", "debug", *self.args],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
-        wait_for(lambda: _healthy(self.liveness_port), timeout=30, what="operator /healthz")
-
-    def running(self) -> bool:
-        return bool(self.process and self.process.poll() is None)
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="session")
@@ -189,29 +48,6 @@ def operator(cluster: Cluster, krova: Krova, tmp_path_factory: pytest.TempPathFa
     assert API_KEY not in op.log(), "the API key leaked into the operator log"
 
 
-def provider_config(namespace: str, krova: Krova, *, api_key_secret: str = "krova-credentials",
-                    name: str = "krova", space_id: str = SPACE_ID) -> list[dict[str, Any]]:
-    return [
-        {"apiVersion": "cube-operator.io/v1alpha1", "kind": "ProviderConfig",
-         "metadata": {"name": name, "namespace": namespace},
-         "spec": {"provider": "krova", "endpoint": krova.url,
-                  "credentialsSecretRef": {"name": api_key_secret, "key": "apiKey"},
-                  "krova": {"spaceId": space_id},
-                  "rateLimit": {"requests": 10, "periodSeconds": 60 / TIME_SCALE},
-                  "pollIntervalSeconds": 1}},
-    ]
-
-
-def namespace_with_credentials(cluster: Cluster, krova: Krova, api_key: str = API_KEY) -> str:
-    namespace = "e2e-" + uuid.uuid4().hex[:8]
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "krova-credentials", "namespace": namespace},
-         "stringData": {"apiKey": api_key}},
-    ])
-    return namespace
-
-
 @pytest.fixture()
 def team(cluster: Cluster, krova: Krova, operator: Operator) -> str:
     """A fresh namespace with credentials and a Ready ProviderConfig."""
@@ -221,21 +57,3 @@ def team(cluster: Cluster, krova: Krova, operator: Operator) -> str:
     return namespace
 
 
-def cube_manifest(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "providerConfigRef": {"name": "krova"},
-        "image": "ubuntu-24.04",
-        "region": "eu-nuremberg",
-        "resources": {"vcpu": 2, "ramGb": 4, "diskGb": 30},
-        "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestKey e2e@test",
-    }
-    base.update(spec)
-    return {"apiVersion": "cube-operator.io/v1alpha1", "kind": "Cube",
-            "metadata": {"name": name, "namespace": namespace}, "spec": base}
-
-
-def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
-    for c in ((obj or {}).get("status") or {}).get("conditions", []):
-        if c.get("type") == type_:
-            return c
-    return {}

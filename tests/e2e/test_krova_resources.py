@@ -9,7 +9,8 @@ import time
 import uuid
 
 import httpx
-from conftest import (
+
+from cube_operator.testing import (
     SPACE_ID,
     Cluster,
     Krova,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import (
+from cube_operator.testing import (
     Cluster,
     Krova,
     Operator,
@@ -22,7 +22,7 @@ def test_sigkill_after_provider_accepted_create(cluster: Cluster, krova: Krova, 
     # The simulator holds its answer to the create for a while after committing the
     # cube; we kill the operator inside that window, so the id never reaches status.
     with krova.admin() as admin:
-        admin.post("/_sim/faults", json={"method": "POST", "route": "/spaces/{spaceId}/cubes",
+        admin.post("/faults", json={"method": "POST", "route": "/spaces/{spaceId}/cubes",
                                          "kind": "hold", "seconds": 5, "count": 1}).raise_for_status()
     try:
         cluster.apply(cube_manifest("crashy", team))
@@ -33,7 +33,7 @@ def test_sigkill_after_provider_accepted_create(cluster: Cluster, krova: Krova, 
         assert cube["status"].get("createRequestedAt"), "the create attempt was not recorded before the call"
     finally:
         with krova.admin() as admin:
-            admin.delete("/_sim/faults")
+            admin.delete("/faults")
         operator.start()
     cube = wait_for(lambda: (c := cluster.get("cube", "crashy", team)) and
                     condition(c, "Ready").get("status") == "True" and c, timeout=60, what="Ready after restart")
@@ -45,7 +45,7 @@ def test_sigkill_after_provider_accepted_create(cluster: Cluster, krova: Krova, 
 def test_twenty_cubes_under_the_rate_limit(cluster: Cluster, krova: Krova, team: str) -> None:
     names = [f"fleet-{i:02d}" for i in range(20)]
     with krova.admin() as admin:
-        before = admin.get("/_sim/stats").json()
+        before = admin.get("/stats").json()
     started = time.monotonic()
     cluster.apply([cube_manifest(name, team, resources={"vcpu": 1, "ramGb": 1, "diskGb": 10}) for name in names])
 
@@ -58,7 +58,7 @@ def test_twenty_cubes_under_the_rate_limit(cluster: Cluster, krova: Krova, team:
     for name in names:
         assert len(alive_named(krova, name)) == 1, name
     with krova.admin() as admin:
-        after = admin.get("/_sim/stats").json()
+        after = admin.get("/stats").json()
     print(f"\n20 Cubes Ready in {elapsed:.1f}s; sim stats delta available: {bool(after)} {bool(before)}")
     events = cluster.kubectl("get", "events", "-n", team, "--field-selector", "type=Warning").stdout
     assert "429" not in events
@@ -73,12 +73,12 @@ def test_converges_through_injected_errors_and_timeouts(cluster: Cluster, krova:
             {"method": "POST", "route": "/spaces/{spaceId}/cubes", "kind": "status", "status": 502, "count": 2},
             {"method": "POST", "route": "/spaces/{spaceId}/cubes", "kind": "drop", "count": 1},
         ):
-            admin.post("/_sim/faults", json=rule).raise_for_status()
+            admin.post("/faults", json=rule).raise_for_status()
     try:
         cluster.apply(cube_manifest("weathered", team))
         wait_for(lambda: condition(cluster.get("cube", "weathered", team), "Ready").get("status") == "True",
                  timeout=90, interval=0.5, what="Ready despite faults")
     finally:
         with krova.admin() as admin:
-            admin.delete("/_sim/faults")
+            admin.delete("/faults")
     assert len(alive_named(krova, "weathered")) == 1
