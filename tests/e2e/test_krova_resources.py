@@ -25,8 +25,9 @@ from cube_operator.testing import (
 API = "cube-operator.io/v1alpha1"
 
 
-def obj(kind: str, name: str, namespace: str, **spec: object) -> dict:
-    return {"apiVersion": API, "kind": kind, "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+def obj(kind: str, object_name: str, namespace: str, **spec: object) -> dict:
+    return {"apiVersion": API, "kind": kind, "metadata": {"name": object_name, "namespace": namespace},
+            "spec": spec}
 
 
 def running_cube(cluster: Cluster, namespace: str, name: str = "host") -> str:
