@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--peering", metavar="NAME",
                        help="coordinate replicas through kopf peering NAME (HA)")
     group.add_argument("--standalone", action="store_true", help="no peering (default)")
+    run.add_argument("--priority", type=int, default=None,
+                     help="peering priority; the highest live replica acts (default: random per process)")
 
     dev = sub.add_parser("dev", help="run the sandbox: API emulator, simulators, operator, examples")
     dev.add_argument("--workdir", type=Path, default=None, help="where to write the kubeconfig and logs")
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics_port=args.metrics_port or None,
             webhook_port=args.webhook_port or None,
             webhook_public_url=args.webhook_public_url,
+            priority=args.priority,
         )
         return 0
     if args.command == "dev":

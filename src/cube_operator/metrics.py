@@ -5,6 +5,8 @@ import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from .providers import IMPLEMENTED_PROVIDERS
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 RECONCILES = Counter(
@@ -34,6 +36,11 @@ OBJECTS = Gauge(
 WEBHOOK_DELIVERIES = Counter(
     "cube_operator_webhook_deliveries_total", "Inbound provider webhook deliveries by outcome (HTTP status).",
     ["status"], registry=REGISTRY)
+
+# Export zeroes from the start so dashboards and alerts see the series before the first wait.
+for _provider in IMPLEMENTED_PROVIDERS:
+    RATE_LIMIT_WAITS.labels(_provider)
+    RATE_LIMIT_WAIT_SECONDS.labels(_provider)
 
 _ready_by_object: dict[tuple[str, str, str], str] = {}
 _first_ready_seen: set[tuple[str, str, str]] = set()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import Sequence
 
 import kopf
@@ -22,6 +23,7 @@ def run_operator(
     metrics_port: int | None = 9090,
     webhook_port: int | None = 8443,
     webhook_public_url: str | None = None,
+    priority: int | None = None,
 ) -> None:
     configure_logging(log_format, log_level)
     controllers.options.poll_interval = poll_interval
@@ -31,6 +33,10 @@ def run_operator(
     controllers.options.log_format = log_format
     controllers.options.log_level = log_level
     liveness = f"http://0.0.0.0:{liveness_port}/healthz" if liveness_port else None
+    if peering is not None and priority is None:
+        # kopf pauses *every* peer that shares a priority; distinct random priorities make
+        # the replicas elect one active operator, the others standing by until it is gone.
+        priority = random.SystemRandom().randint(1, 2**31 - 1)
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,
@@ -38,6 +44,7 @@ def run_operator(
             standalone=peering is None,
             peering_name=peering,
             liveness_endpoint=liveness,
+            priority=priority,
         )
     )
 

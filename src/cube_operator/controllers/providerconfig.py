@@ -7,6 +7,7 @@ import kopf
 from pydantic import ValidationError
 
 from ..api import GROUP, VERSION, ProviderConfigSpec
+from ..metrics import RECONCILES, forget_object, observe_ready
 from ..providers import ProviderError
 from ._common import is_paused, provider_error_reason
 from ._conditions import READY, SYNCED, set_condition
@@ -26,6 +27,8 @@ async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: ko
     runtime.sessions.forget(namespace, name)
 
     def report(ok: bool, reason: str, message: str) -> None:
+        RECONCILES.labels("ProviderConfig", "success" if ok else "not-ready").inc()
+        observe_ready("ProviderConfig", namespace, name, "True" if ok else "False", meta.get("creationTimestamp"))
         new = set_condition(conditions, READY, ok, reason, message, generation)
         new = set_condition(new, SYNCED, ok or reason == "Paused", reason, message, generation)
         patch.status["conditions"] = new
@@ -80,4 +83,5 @@ async def providerconfig_recheck(body: kopf.Body, meta: kopf.Meta, status: kopf.
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
 async def providerconfig_deleted(meta: kopf.Meta, **_: Any) -> None:
+    forget_object("ProviderConfig", meta["namespace"], meta["name"])
     await get_runtime().sessions.drop(meta["namespace"], meta["name"])
