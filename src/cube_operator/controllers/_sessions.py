@@ -126,6 +126,12 @@ class SessionRegistry:
     def forget(self, namespace: str, name: str) -> None:
         self._looked_up.pop((namespace, name), None)
 
+    def note_status(self, body: dict[str, Any], status: dict[str, Any]) -> None:
+        """The ProviderConfig controller's verdict, visible before its status patch lands."""
+        meta = body["metadata"]
+        self._looked_up[(meta["namespace"], meta["name"])] = (
+            time.monotonic(), {**body, "status": {**(body.get("status") or {}), **status}})
+
     async def session(self, namespace: str, name: str, *, require_ready: bool = True) -> ProviderSession:
         body = await self.provider_config(namespace, name)
         if require_ready:

@@ -33,9 +33,14 @@ async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: ko
         new = set_condition(new, SYNCED, ok or reason == "Paused", reason, message, generation)
         patch.status["conditions"] = new
         patch.status["observedGeneration"] = generation
+        runtime.sessions.note_status(dict(body), {"conditions": new})
         previous = next((c for c in conditions if c.get("type") == READY), None)
         if not previous or previous.get("status") != ("True" if ok else "False") or previous.get("reason") != reason:
             (kopf.info if ok else kopf.warn)(body, reason=reason, message=message)
+            # Objects waiting on this ProviderConfig need not wait for their retry delay.
+            for plural, ns, obj_name in list(runtime.triggers):
+                if ns == namespace:
+                    runtime.kick(plural, ns, obj_name)
 
     if is_paused(meta):
         report(False, "Paused", "annotation cube-operator.io/paused is \"true\"")
