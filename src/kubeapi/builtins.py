@@ -303,6 +303,9 @@ def builtin_types() -> list[ResourceType]:
                      columns=[ColumnSpec("Role", "string", "Role",
                                          lambda o: f"{o.get('roleRef', {}).get('kind')}/"
                                                    f"{o.get('roleRef', {}).get('name')}"), AGE]),
+        ResourceType("policy", "poddisruptionbudgets", "poddisruptionbudget",
+                     "PodDisruptionBudget", True, _v("v1", status), "v1", short_names=["pdb"],
+                     has_generation=True, columns=[AGE]),
         ResourceType("networking.k8s.io", "ingresses", "ingress", "Ingress", True,
                      _v("v1", status), "v1", short_names=["ing"], has_generation=True,
                      columns=[ColumnSpec("Class", "string", "Ingress class",

@@ -23,7 +23,7 @@ _BUILTIN_PREFIX = {
     "": "io.k8s.api.core", "apps": "io.k8s.api.apps", "coordination.k8s.io":
     "io.k8s.api.coordination", "events.k8s.io": "io.k8s.api.events",
     "rbac.authorization.k8s.io": "io.k8s.api.rbac", "networking.k8s.io":
-    "io.k8s.api.networking",
+    "io.k8s.api.networking", "policy": "io.k8s.api.policy",
     "apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions",
 }
 

@@ -1,7 +1,12 @@
 """Operating the operator: metrics on /metrics, and two replicas that act once."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -78,27 +83,55 @@ def ha_cluster(tmp_path: Path) -> Cluster:
         yield cluster
 
 
-def test_two_replicas_create_each_cube_once(ha_cluster: Cluster, tmp_path: Path) -> None:
+def test_event_sent_to_the_standby_replica_reaches_the_cube(ha_cluster: Cluster, tmp_path: Path) -> None:
+    """Behind one Service, a provider delivery may land on the paused standby replica."""
     cluster = ha_cluster
     with running_simulator("krova", api_key=API_KEY, space_id=SPACE_ID, time_scale=TIME_SCALE) as sim:
         krova = Krova(url=sim.url, admin_url=sim.admin_url)
-        replicas = [Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path / f"replica-{i}.log",
-                             args=["--peering", "cube-operator", "--priority", str(100 + i)]) for i in (1, 2)]
-        for replica in replicas:
+        standby, active = (Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path / f"replica-{i}.log",
+                                    args=["--peering", "cube-operator", "--priority", str(100 + i)])
+                           for i in (1, 2))
+        for replica in (standby, active):
             replica.start()
         try:
-            wait_for(lambda: "Pausing operations in favour of" in replicas[0].log(), timeout=30,
+            wait_for(lambda: "Pausing operations in favour of" in standby.log(), timeout=30,
                      what="the lower-priority replica to stand by")
             namespace = namespace_with_credentials(cluster, krova)
-            names = [f"ha-{i}" for i in range(6)]
+            names = [f"ha-{i}" for i in range(3)]
             cluster.apply(provider_config(namespace, krova) + [cube_manifest(n, namespace) for n in names])
             wait_for(lambda: all(condition(cluster.get("cube", n, namespace), "Ready").get("status") == "True"
                                  for n in names), timeout=90, interval=0.5, what="all Cubes Ready")
-            remote = [c for c in krova.cubes() if c["name"] in names]
-            assert sorted(c["name"] for c in remote) == sorted(names), "a Cube was created twice"
-            standby = replicas[0].log().split("Pausing operations in favour of", 1)[1]
-            assert "krova POST /spaces/{spaceId}/cubes ->" not in standby, "the standby replica created Cubes"
-            assert "krova POST /spaces/{spaceId}/cubes ->" in replicas[1].log()
+            assert sorted(c["name"] for c in krova.cubes()) == sorted(names), "a Cube was created twice"
+            # Subscribed to cube.error only, so Krova's own deliveries don't reach the active replica.
+            cluster.apply([{"apiVersion": "cube-operator.io/v1alpha1", "kind": "Webhook",
+                            "metadata": {"name": "hook", "namespace": namespace},
+                            "spec": {"providerConfigRef": {"name": "krova"}, "receiver": "operator",
+                                     "events": ["cube.error"], "secretRef": {"name": "hook-secret"}}}])
+            cluster.kubectl("wait", "--for=condition=Ready", "webhook/hook", "-n", namespace, "--timeout=30s")
+            cluster.kubectl("patch", "providerconfig", "krova", "-n", namespace, "--type", "merge",
+                            "-p", '{"spec":{"pollIntervalSeconds":300}}')
+            time.sleep(3)  # the Cubes settle on the long interval
+            secret = base64.b64decode(cluster.get("secret", "hook-secret", namespace)["data"]["secret"]).decode()
+            cube_id = cluster.get("cube", "ha-0", namespace)["status"]["id"]
+            with krova.api() as api:
+                assert api.post(f"/spaces/{SPACE_ID}/cubes/{cube_id}/sleep").status_code == 200
+            # Krova sends cube.sleeping once the Cube has stopped; so do we.
+            wait_for(lambda: (krova.cube(cube_id) or {}).get("state") == "stopped", what="sim asleep")
+            body = json.dumps({"id": "evt_standby", "event": "cube.sleeping", "spaceId": SPACE_ID,
+                               "createdAt": "2026-11-23T00:00:00.000Z",
+                               "data": {"id": cube_id, "name": "ha-0", "state": "stopped"}}).encode()
+            signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            started = time.monotonic()
+            response = httpx.post(f"{standby.receiver_url}/webhooks/krova/{namespace}/hook", content=body,
+                                  headers={"X-Krova-Signature": signature, "X-Krova-Event": "cube.sleeping",
+                                           "X-Krova-Delivery": "dlv_standby"}, timeout=10)
+            assert response.status_code == 200, response.text
+            wait_for(lambda: (cluster.get("cube", "ha-0", namespace) or {}).get("status", {}).get("state")
+                     == "stopped", timeout=30, interval=0.1, what="the active replica to see the sleep")
+            print(f"\nstandby receiver → active replica → Cube status: {time.monotonic() - started:.2f}s "
+                  "(poll interval 300s)")
+            standby_log = standby.log().split("Pausing operations in favour of", 1)[1]
+            assert "krova POST /spaces/{spaceId}/cubes ->" not in standby_log, "the standby created Cubes"
         finally:
-            for replica in replicas:
+            for replica in (standby, active):
                 replica.stop()

@@ -26,6 +26,18 @@ from ._runtime import wait_for_kick
 PAUSED_ANNOTATION = "cube-operator.io/paused"
 EXTERNAL_NAME_ANNOTATION = "cube-operator.io/external-name"
 FINALIZER = "cube-operator.io/finalizer"
+# Set by a replica whose receiver got a provider event for a Cube it does not reconcile
+# (an HA standby): the active replica sees the change through its watch and re-reads.
+PROVIDER_EVENT_ANNOTATION = "cube-operator.io/provider-event"
+
+
+# Ready=False reasons that need the user (spec, Secret, account) to change; everything
+# else is a wait. Argo CD's health checks (deploy/argocd, generated) map these to Degraded.
+TERMINAL_REASONS: tuple[str, ...] = (
+    "InvalidSpec", "InvalidCredentials", "Forbidden", "WrongSpace", "Unsupported",
+    "ProviderRejected", "ProviderError", "ImmutableFieldChanged", "CrossNamespaceReference",
+    "ExternalResourceNotFound", "SnapshotFailed", "ReceiverDisabled",
+)
 
 
 def is_paused(meta: Any) -> bool:

@@ -34,6 +34,8 @@ class Runtime:
     # Per-object wake-up events, keyed by (plural, namespace, name): handlers, the
     # webhook receiver and the poller set them to make a daemon reconcile now.
     triggers: dict[tuple[str, str, str], asyncio.Event] = field(default_factory=dict)
+    # Objects whose daemon runs in this process; a paused HA standby has none.
+    active: set[tuple[str, str, str]] = field(default_factory=set)
 
     def trigger(self, plural: str, namespace: str, name: str) -> asyncio.Event:
         return self.triggers.setdefault((plural, namespace, name), asyncio.Event())

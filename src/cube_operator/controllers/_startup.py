@@ -13,15 +13,18 @@ from ._serving import Servers
 from ._sessions import SessionRegistry
 
 _servers = Servers()
+KOPF_PREFIX = "kopf.cube-operator.io"
 
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
-    # Keep status for the API contract: kopf's bookkeeping goes to annotations.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="cube-operator.io")
+    # Keep status for the API contract: kopf's bookkeeping goes to annotations. kopf
+    # ignores changes under its own prefix, so it must not be the prefix of the user-facing
+    # annotations (cube-operator.io/paused, ...), whose changes must wake the handlers.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="cube-operator.io", key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.reporting_component = "cube-operator"
     settings.watching.server_timeout = 300

@@ -21,10 +21,12 @@ def register_reconciler(plural: str, factory: Callable[[Runtime, kopf.Body, Any]
         runtime = get_runtime()
         reconciler = factory(runtime, body, logger)
         kind = str(body.get("kind") or plural)
+        runtime.active.add((plural, namespace, name))
         try:
             await run_daemon_loop(kind, reconciler.reconcile, runtime.trigger(plural, namespace, name),
                                   stopped, logger)
         finally:
+            runtime.active.discard((plural, namespace, name))
             if body.get("metadata", {}).get("deletionTimestamp"):
                 forget_object(kind, namespace, name)
 

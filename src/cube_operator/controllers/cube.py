@@ -26,6 +26,7 @@ from ..providers import (
 )
 from ._common import (
     EXTERNAL_NAME_ANNOTATION,
+    PROVIDER_EVENT_ANNOTATION,
     is_paused,
     provider_error_reason,
     retry_delay,
@@ -83,6 +84,7 @@ class CubeReconciler(Reconciler):
         # Power action we asked for and when; until an observation newer than that
         # arrives, the fleet view may still show the old state and must not re-trigger it.
         self.pending_power: tuple[CubeState, float] | None = None
+        self.seen_provider_event: str | None = None
 
     # --- reconcile ------------------------------------------------------------------
     async def reconcile(self) -> float:
@@ -165,6 +167,14 @@ class CubeReconciler(Reconciler):
             return await self.adopt(session, obj, meta["annotations"][EXTERNAL_NAME_ANNOTATION])
         if not cube_id:
             return await self.create(session, obj, spec)
+        marker = (meta.get("annotations") or {}).get(PROVIDER_EVENT_ANNOTATION)
+        if marker and marker != self.seen_provider_event:
+            # Another replica received a provider event for this Cube: look now.
+            self.seen_provider_event = marker
+            try:
+                session.fleet.put(await session.client.get_cube(cube_id))
+            except NotFound:
+                session.fleet.forget(cube_id)
         fleet = await session.fleet.get(max_age=session.poll_interval)
         observed = fleet.get(cube_id)
         if observed is None or observed.state == CubeState.DELETED:

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from ..providers import NotFound, ProviderError
+from ._common import PROVIDER_EVENT_ANNOTATION
 from ._kube import NotFoundError
 from ._runtime import Runtime, get_runtime
 from ._sessions import ConfigProblem, decode_secret_value
@@ -110,13 +111,23 @@ class Receiver:
             event = str(payload.get("event") or request.headers.get("X-Krova-Event", ""))
         except (ValueError, KeyError, TypeError):
             return _reject(400, "payload is not a Krova event")
-        await self.refresh(runtime, namespace, webhook, cube_id, event)
+        await self.refresh(runtime, namespace, webhook, cube_id, event, delivery_id)
         self.deliveries.add(delivery_id)
         self.accepted += 1
         return web.json_response({"ok": True})
 
     async def refresh(self, runtime: Runtime, namespace: str, webhook: dict[str, Any],
-                      cube_id: str, event: str) -> None:
+                      cube_id: str, event: str, delivery_id: str) -> None:
+        cubes = [c["metadata"]["name"] for c in await runtime.kube.list_custom("cubes", namespace)
+                 if (c.get("status") or {}).get("id") == cube_id]
+        local = [name for name in cubes if ("cubes", namespace, name) in runtime.active]
+        for name in cubes:
+            if name not in local:
+                # Not reconciled here (a standby replica): hand the event to the active one.
+                await runtime.kube.patch_metadata("cubes", namespace, name, {
+                    "annotations": {PROVIDER_EVENT_ANNOTATION: f"{event} {delivery_id}"}})
+        if not local:
+            return
         ref = (webhook.get("spec") or {}).get("providerConfigRef") or {}
         try:
             session = await runtime.sessions.session(namespace, ref.get("name", ""), require_ready=False)
@@ -129,7 +140,6 @@ class Receiver:
         except (ConfigProblem, ProviderError) as error:
             # The event is still a reason to look: the daemon re-reads on its own.
             logger.info("webhook %s for cube %s: refresh deferred (%s)", event, cube_id, type(error).__name__)
-        for cube in await runtime.kube.list_custom("cubes", namespace):
-            if (cube.get("status") or {}).get("id") == cube_id:
-                logger.info("webhook %s: refreshing Cube %s/%s", event, namespace, cube["metadata"]["name"])
-                runtime.kick("cubes", namespace, cube["metadata"]["name"])
+        for name in local:
+            logger.info("webhook %s: refreshing Cube %s/%s", event, namespace, name)
+            runtime.kick("cubes", namespace, name)
