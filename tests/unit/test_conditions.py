@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from cube_operator.controllers._conditions import get_condition, is_true, same_ignoring_time, set_condition
+from cube_operator.controllers._conditions import (
+    get_condition,
+    is_true,
+    same_ignoring_time,
+    set_condition,
+)
 
 
 def test_transition_time_moves_only_on_status_change() -> None:
