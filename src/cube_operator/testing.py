@@ -199,3 +199,23 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
         if c.get("type") == type_:
             return c
     return {}
+
+
+class RbacPolicy:
+    """What the ClusterRoles/Roles among rendered manifests grant (no aggregation, no
+    resourceNames): enough to tell whether a recorded API request would be a 403."""
+
+    def __init__(self, objs: list[dict[str, Any]]) -> None:
+        def rules(role: dict[str, Any]) -> list[tuple[frozenset[str], frozenset[str], frozenset[str]]]:
+            return [(frozenset(r["apiGroups"]), frozenset(r["resources"]), frozenset(r["verbs"]))
+                    for r in role.get("rules") or []]
+
+        self.cluster = [r for o in objs if o.get("kind") == "ClusterRole" for r in rules(o)]
+        self.namespaced: dict[str, list[tuple[frozenset[str], frozenset[str], frozenset[str]]]] = {}
+        for o in objs:
+            if o.get("kind") == "Role":
+                self.namespaced.setdefault(o["metadata"]["namespace"], []).extend(rules(o))
+
+    def allows(self, group: str, resource: str, verb: str, namespace: str = "") -> bool:
+        candidates = self.cluster + (self.namespaced.get(namespace, []) if namespace else [])
+        return any(group in g and resource in r and verb in v for g, r, v in candidates)

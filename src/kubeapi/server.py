@@ -40,6 +40,7 @@ class RequestRecord:
     group: str = ""
     name: str = ""
     method: str = ""
+    user_agent: str = ""
 
     def as_tuple(self) -> tuple[str, str, str, str, str, int]:
         return (self.verb, self.path, self.resource, self.namespace, self.subresource,
@@ -123,7 +124,8 @@ class KubeAPIServer:
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         record = RequestRecord(verb=request.method.lower(), path=request.path, resource="",
-                               namespace="", subresource="", status=0, method=request.method)
+                               namespace="", subresource="", status=0, method=request.method,
+                               user_agent=request.headers.get("User-Agent", ""))
         logged = False
 
         def log_now(status: int) -> None:

@@ -23,7 +23,7 @@ from cube_operator.testing import (
 from kubeapi.testing import running_emulator
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with running_emulator(tmp_path_factory.mktemp("kube")) as emulator:
         c = Cluster(kubeconfig=Path(emulator.kubeconfig), url=emulator.url)
@@ -33,13 +33,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield c
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def krova() -> Iterator[Krova]:
     with running_simulator("krova", api_key=API_KEY, space_id=SPACE_ID, time_scale=TIME_SCALE) as sim:
         yield Krova(url=sim.url, admin_url=sim.admin_url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def operator(cluster: Cluster, krova: Krova, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
     op = Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("op") / "operator.log")
     op.start()

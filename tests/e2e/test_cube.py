@@ -236,3 +236,18 @@ def test_api_key_absent_from_logs(operator: Operator, cluster: Cluster) -> None:
     assert API_KEY not in events
     statuses = cluster.kubectl("get", "cubes,providerconfigs", "-A", "-o", "json").stdout
     assert API_KEY not in statuses
+
+
+def test_adopted_cube_whose_image_differs_is_reported(cluster: Cluster, krova: Krova, team: str) -> None:
+    with krova.api() as api:
+        created = api.post(f"/spaces/{SPACE_ID}/cubes", json={
+            "name": "legacy", "image": "debian-12", "resources": {"vcpu": 2, "ramGb": 4, "diskGb": 30},
+            "sshPublicKey": "ssh-ed25519 AAAAlegacy user@host"})
+        assert created.status_code == 201, created.text
+    manifest = cube_manifest("legacy", team)  # says ubuntu-24.04
+    manifest["metadata"]["annotations"] = {"cube-operator.io/external-name": created.json()["cube"]["id"]}
+    cluster.apply(manifest)
+    cube = wait_for(lambda: (c := cluster.get("cube", "legacy", team)) and
+                    condition(c, "Ready").get("reason") == "ImmutableFieldChanged" and c, what="drift reported")
+    message = condition(cube, "Ready")["message"]
+    assert "spec.image is 'ubuntu-24.04' but the Cube runs 'debian-12'" in message

@@ -122,6 +122,14 @@ def test_domain_pending_then_active_and_deleted(cluster: Cluster, krova: Krova, 
     assert domain["status"]["dnsRecord"]["value"]
     remote = sim_list(krova, cube_id, "domains")
     assert [d["domain"] for d in remote] == ["api.example.com"]
+    cluster.kubectl("patch", "domain", "api", "-n", team, "--type", "merge", "-p", '{"spec":{"port":9090}}')
+    moved = wait_for(lambda: (d := cluster.get("domain", "api", team)) and d["status"].get("port") == 9090 and
+                     condition(d, "Ready").get("status") == "True" and d["status"], what="route on port 9090")
+    assert moved["id"] != domain["status"]["id"]
+    assert [(d["id"], d["port"]) for d in sim_list(krova, cube_id, "domains")] == [(moved["id"], 9090)]
+    result = cluster.kubectl("patch", "domain", "api", "-n", team, "--type", "merge", "-p",
+                             '{"spec":{"domain":"other.example.com"}}', check=False)
+    assert result.returncode != 0 and "domain is immutable" in result.stderr
     cluster.kubectl("delete", "domain", "api", "-n", team, "--timeout=30s", timeout=40)
     assert sim_list(krova, cube_id, "domains") == []
 
@@ -156,9 +164,19 @@ def test_webhook_secret_and_receiver_refresh_beats_the_poll(cluster: Cluster, kr
     with krova.api() as api:
         deliveries = api.get(f"/spaces/{SPACE_ID}/webhooks/{hook['status']['id']}/deliveries").json()["deliveries"]
     assert any(d["status"] == "delivered" for d in deliveries)
-    cluster.kubectl("delete", "webhook", "events", "-n", namespace, "--timeout=30s", timeout=40)
+    first_secret = secret_of(cluster, namespace, "krova-webhook")
+    cluster.kubectl("patch", "webhook", "events", "-n", namespace, "--type", "merge", "-p",
+                    '{"spec":{"events":["cube.running","cube.deleted"]}}')
+    changed = wait_for(lambda: (h := cluster.get("webhook", "events", namespace)) and
+                       h["status"].get("id") not in (None, hook["status"]["id"]) and
+                       sorted(h["status"].get("events") or []) == ["cube.deleted", "cube.running"] and h,
+                       what="endpoint recreated with the new events")
+    assert secret_of(cluster, namespace, "krova-webhook") not in (None, first_secret)
     with krova.api() as api:
         assert api.get(f"/spaces/{SPACE_ID}/webhooks/{hook['status']['id']}").status_code == 404
+    cluster.kubectl("delete", "webhook", "events", "-n", namespace, "--timeout=30s", timeout=40)
+    with krova.api() as api:
+        assert api.get(f"/spaces/{SPACE_ID}/webhooks/{changed['status']['id']}").status_code == 404
 
 
 def test_receiver_rejects_forged_unsigned_oversized_and_replayed(cluster: Cluster, krova: Krova,

@@ -16,6 +16,8 @@ from kubernetes import config as k8s_config
 
 from ..api import GROUP, VERSION
 
+USER_AGENT = "cube-operator"
+
 
 class KubeError(Exception):
     def __init__(self, status: int, reason: str, message: str) -> None:
@@ -54,7 +56,7 @@ class Kube:
         cfg = self._configuration
         if cfg.refresh_api_key_hook is not None:
             cfg.refresh_api_key_hook(cfg)
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         token = cfg.get_api_key_with_prefix("authorization")
         if token:
             headers["Authorization"] = token

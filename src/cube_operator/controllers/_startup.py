@@ -29,7 +29,7 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.posting.reporting_component = "cube-operator"
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
+    settings.queueing.error_delays = (1, 2, 5, 10, 30, 60)
     kube = Kube()
     set_runtime(Runtime(options=options, kube=kube,
                         sessions=SessionRegistry(kube, options.poll_interval, observer=MetricsObserver())))

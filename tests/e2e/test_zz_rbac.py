@@ -1,0 +1,44 @@
+"""Runs last in the e2e session: every Kubernetes API call the operator made during the
+whole suite must be granted by the Helm chart's RBAC, or it would be a 403 on a real cluster."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+import yaml
+
+from cube_operator.api import KINDS
+from cube_operator.testing import Cluster, Operator, RbacPolicy
+
+ROOT = Path(__file__).resolve().parents[2]
+HELM = ROOT / ".tools" / "bin" / "helm"
+OPERATOR_AGENTS = ("kopf/", "cube-operator")  # kopf's own client, and ours (controllers/_kube.py)
+
+
+def rendered_chart() -> list[dict]:
+    if not HELM.exists():
+        subprocess.run(["bash", str(ROOT / "scripts" / "install-test-tools.sh")], check=True)
+    out = subprocess.run([str(HELM), "template", "cube-operator", str(ROOT / "deploy/helm/cube-operator"),
+                          "--namespace", "cube-operator-system"], capture_output=True, text=True, check=True)
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def test_operator_calls_of_the_e2e_suite_are_granted_by_the_chart(cluster: Cluster, operator: Operator) -> None:
+    policy = RbacPolicy(rendered_chart())
+    records = httpx.get(f"{cluster.url}/_emulator/requests", timeout=30).json()
+    calls = [r for r in records if r["resource"] and r["user_agent"].startswith(OPERATOR_AGENTS)]
+    touched = {r["resource"] for r in calls}
+    expected = {info.plural for info in KINDS} | {"secrets", "events"}
+    assert expected <= touched, (
+        f"this test checks the calls the e2e suite made before it; these were never called: "
+        f"{sorted(expected - touched)} (run it after the rest of tests/e2e)")
+    denied = sorted({
+        (r["verb"], r["group"] or "core", r["resource"] + (f"/{r['subresource']}" if r["subresource"] else ""),
+         r["namespace"] or "(cluster)")
+        for r in calls
+        if not policy.allows(r["group"], r["resource"] + (f"/{r['subresource']}" if r["subresource"] else ""),
+                             r["verb"], r["namespace"])
+    })
+    print(f"\n{len(calls)} operator API calls checked against the chart's ClusterRole")
+    assert not denied, f"the chart's RBAC does not grant: {denied}"
