@@ -45,6 +45,7 @@ def run_operator(
             peering_name=peering,
             liveness_endpoint=liveness,
             priority=priority,
+            registry=controllers.registry,
         )
     )
 

@@ -8,6 +8,7 @@ import kopf
 from ..metrics import MetricsObserver
 from ._common import FINALIZER
 from ._kube import Kube
+from ._registry import registry
 from ._runtime import Runtime, get_runtime, options, set_runtime
 from ._serving import Servers
 from ._sessions import SessionRegistry
@@ -16,7 +17,14 @@ _servers = Servers()
 KOPF_PREFIX = "kopf.cube-operator.io"
 
 
-@kopf.on.startup()
+@kopf.on.login(registry=registry)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    # Our registry does not inherit kopf's default login handlers: in-cluster service
+    # account first, then $KUBECONFIG / ~/.kube/config, read at login time.
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.startup(registry=registry)
 async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     # Keep status for the API contract: kopf's bookkeeping goes to annotations. kopf
@@ -38,7 +46,7 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
                 options.poll_interval, options.metrics_port, options.webhook_port)
 
 
-@kopf.on.cleanup()
+@kopf.on.cleanup(registry=registry)
 async def shutdown(**_: Any) -> None:
     await _servers.stop()
     await get_runtime().aclose()

@@ -10,11 +10,12 @@ from ..api import GROUP, VERSION
 from ..metrics import forget_object
 from ._common import run_daemon_loop
 from ._reconciler import Reconciling
+from ._registry import registry
 from ._runtime import Runtime, get_runtime
 
 
 def register_reconciler(plural: str, factory: Callable[[Runtime, kopf.Body, Any], Reconciling]) -> None:
-    @kopf.daemon(GROUP, VERSION, plural, id=f"{plural}-reconciler", cancellation_timeout=10.0)
+    @kopf.daemon(GROUP, VERSION, plural, id=f"{plural}-reconciler", cancellation_timeout=10.0, registry=registry)
     async def reconcile_daemon(body: kopf.Body, name: str, namespace: str | None, stopped: kopf.DaemonStopped,
                                logger: kopf.Logger, **_: Any) -> None:
         namespace = str(namespace)  # every kind here is namespaced
@@ -30,6 +31,6 @@ def register_reconciler(plural: str, factory: Callable[[Runtime, kopf.Body, Any]
             if body.get("metadata", {}).get("deletionTimestamp"):
                 forget_object(kind, namespace, name)
 
-    @kopf.on.update(GROUP, VERSION, plural, id=f"{plural}-changed")
+    @kopf.on.update(GROUP, VERSION, plural, id=f"{plural}-changed", registry=registry)
     async def changed(name: str, namespace: str | None, **_: Any) -> None:
         get_runtime().kick(plural, str(namespace), name)

@@ -34,6 +34,7 @@ from ._common import (
 from ._conditions import READY, now_rfc3339, set_condition
 from ._kube import NotFoundError
 from ._reconciler import Reconciler
+from ._registry import registry
 from ._runtime import Runtime, get_runtime
 from ._sessions import ConfigProblem, ProviderSession, decode_secret_value
 from ._wiring import register_reconciler
@@ -346,7 +347,7 @@ class CubeReconciler(Reconciler):
 register_reconciler(PLURAL, CubeReconciler)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
+@kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
 async def cube_deleted(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
                        name: str, namespace: str | None, memo: kopf.Memo, logger: kopf.Logger,
                        retry: int, **_: Any) -> None:

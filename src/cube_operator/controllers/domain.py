@@ -8,6 +8,7 @@ import kopf
 from ..api import GROUP, VERSION, DomainSpec
 from ..providers import KROVA_DNS_TARGET, Domain
 from ._child import ChildReconciler, delete_child
+from ._registry import registry
 from ._sessions import ProviderSession
 from ._wiring import register_reconciler
 
@@ -53,6 +54,6 @@ class DomainReconciler(ChildReconciler):
 register_reconciler(PLURAL, DomainReconciler)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
+@kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
 async def domain_deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     await delete_child(DomainReconciler, body, logger)

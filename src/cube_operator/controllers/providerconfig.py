@@ -11,6 +11,7 @@ from ..metrics import RECONCILES, forget_object, observe_ready
 from ..providers import ProviderError
 from ._common import is_paused, provider_error_reason
 from ._conditions import READY, SYNCED, set_condition
+from ._registry import registry
 from ._runtime import get_runtime
 from ._sessions import ConfigProblem
 
@@ -71,22 +72,22 @@ async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: ko
     report(True, "CredentialsValid", f"{spec.provider} accepted the credentials")
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+@kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+@kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
 async def providerconfig_changed(body: kopf.Body, meta: kopf.Meta, status: kopf.Status,
                                  patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
     await check(body, meta, status, patch, logger)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS)
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS, registry=registry)
 async def providerconfig_recheck(body: kopf.Body, meta: kopf.Meta, status: kopf.Status,
                                  patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
     # Catches rotated or revoked keys: a Secret change does not touch the ProviderConfig.
     await check(body, meta, status, patch, logger)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True, registry=registry)
 async def providerconfig_deleted(meta: kopf.Meta, **_: Any) -> None:
     forget_object("ProviderConfig", meta["namespace"], meta["name"])
     await get_runtime().sessions.drop(meta["namespace"], meta["name"])

@@ -8,6 +8,7 @@ import kopf
 from ..api import GROUP, VERSION, SnapshotSpec
 from ..providers import Snapshot
 from ._child import ChildReconciler, WaitTurn, delete_child
+from ._registry import registry
 from ._sessions import ProviderSession
 from ._wiring import register_reconciler
 
@@ -61,6 +62,6 @@ class SnapshotReconciler(ChildReconciler):
 register_reconciler(PLURAL, SnapshotReconciler)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
+@kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
 async def snapshot_deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     await delete_child(SnapshotReconciler, body, logger)

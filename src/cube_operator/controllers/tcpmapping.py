@@ -8,6 +8,7 @@ import kopf
 from ..api import GROUP, VERSION, TcpMappingSpec
 from ..providers import TcpMapping
 from ._child import ChildReconciler, delete_child
+from ._registry import registry
 from ._sessions import ProviderSession
 from ._wiring import register_reconciler
 
@@ -65,6 +66,6 @@ class TcpMappingReconciler(ChildReconciler):
 register_reconciler(PLURAL, TcpMappingReconciler)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
+@kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
 async def tcpmapping_deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     await delete_child(TcpMappingReconciler, body, logger)

@@ -17,6 +17,7 @@ from ..providers import NotFound, ProviderError
 from ._common import is_paused, provider_error_reason, retry_delay
 from ._kube import NotFoundError
 from ._reconciler import Reconciler
+from ._registry import registry
 from ._sessions import ConfigProblem, ProviderSession, decode_secret_value
 from ._wiring import register_reconciler
 
@@ -126,7 +127,7 @@ class WebhookReconciler(Reconciler):
 register_reconciler(PLURAL, WebhookReconciler)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
+@kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
 async def webhook_deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     from ._runtime import get_runtime
 
