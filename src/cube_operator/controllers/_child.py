@@ -13,7 +13,7 @@ import kopf
 from pydantic import BaseModel, ValidationError
 
 from ..providers import Conflict, NotFound, ProviderError
-from ._common import is_paused, provider_error_reason, retry_delay
+from ._common import provider_error_reason, retry_delay, spec_error
 from ._conditions import now_rfc3339
 from ._kube import NotFoundError
 from ._reconciler import Reconciler
@@ -69,25 +69,19 @@ class ChildReconciler(Reconciler):
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
             return 60.0
-        if is_paused(meta):
-            await self.set_conditions(obj, synced=(False, "ReconcilePaused",
-                                                   'annotation cube-operator.io/paused is "true"'))
+        if await self.paused(obj):
             return 30.0
         try:
             spec = self.spec_model.model_validate(obj.get("spec") or {})
         except ValidationError as error:
-            first = error.errors()[0]
-            message = "spec." + ".".join(map(str, first["loc"])) + ": " + first["msg"]
-            await self.set_conditions(obj, ready=(False, "InvalidSpec", message),
-                                      synced=(False, "InvalidSpec", message))
+            await self.invalid_spec(obj, spec_error(error))
             return 300.0
         try:
             cube, session, cube_id = await self.cube_of(
                 meta["namespace"], spec.cube_ref.name, running=self.needs_running)  # type: ignore[attr-defined]
             invalid = self.validate(spec, cube)
             if invalid:
-                await self.set_conditions(obj, ready=(False, "InvalidSpec", invalid),
-                                          synced=(False, "InvalidSpec", invalid))
+                await self.invalid_spec(obj, invalid)
                 return 30.0
             return await self.reconcile_child(obj, spec, session, cube_id)
         except ConfigProblem as problem:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
 from ..metrics import RECONCILES
 from ..providers import (
@@ -38,6 +39,15 @@ TERMINAL_REASONS: tuple[str, ...] = (
     "ProviderRejected", "ProviderError", "ImmutableFieldChanged", "CrossNamespaceReference",
     "ExternalResourceNotFound", "SnapshotFailed", "ReceiverDisabled",
 )
+
+
+PAUSED_MESSAGE = f'annotation {PAUSED_ANNOTATION} is "true"; nothing is reconciled'
+
+
+def spec_error(error: ValidationError) -> str:
+    """The first validation error as `spec.<path>: <what is wrong>`."""
+    first = error.errors()[0]
+    return "spec." + ".".join(map(str, first["loc"])) + ": " + first["msg"]
 
 
 def is_paused(meta: Any) -> bool:

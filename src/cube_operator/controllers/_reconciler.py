@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import kopf
 
 from ..metrics import observe_ready
-from ._common import newer
+from ._common import PAUSED_MESSAGE, is_paused, newer
 from ._conditions import READY, SYNCED, same_ignoring_time, set_condition
 from ._kube import NotFoundError
 from ._runtime import Runtime
@@ -108,6 +108,17 @@ class Reconciler:
             )
         session = await self.provider_session(namespace, cube["spec"]["providerConfigRef"])
         return cube, session, str(status["id"])
+
+    async def paused(self, obj: dict[str, Any]) -> bool:
+        """Report and skip a paused object."""
+        if not is_paused(obj["metadata"]):
+            return False
+        await self.set_conditions(obj, synced=(False, "ReconcilePaused", PAUSED_MESSAGE))
+        return True
+
+    async def invalid_spec(self, obj: dict[str, Any], message: str) -> None:
+        await self.set_conditions(obj, ready=(False, "InvalidSpec", message),
+                                  synced=(False, "InvalidSpec", f"{message}; nothing was sent to the provider"))
 
     async def wait_condition(self, obj: dict[str, Any], problem: ConfigProblem) -> None:
         await self.set_conditions(obj, ready=(False, problem.reason, problem.message),

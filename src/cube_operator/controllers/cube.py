@@ -27,9 +27,9 @@ from ..providers import (
 from ._common import (
     EXTERNAL_NAME_ANNOTATION,
     PROVIDER_EVENT_ANNOTATION,
-    is_paused,
     provider_error_reason,
     retry_delay,
+    spec_error,
 )
 from ._conditions import READY, now_rfc3339, set_condition
 from ._kube import NotFoundError
@@ -93,20 +93,12 @@ class CubeReconciler(Reconciler):
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
             return 60.0
-        if is_paused(meta):
-            await self.set_conditions(
-                obj, synced=(False, "ReconcilePaused", "annotation cube-operator.io/paused is \"true\"")
-            )
+        if await self.paused(obj):
             return 30.0
         try:
             spec = CubeSpec.model_validate(obj.get("spec") or {})
         except ValidationError as error:
-            first = error.errors()[0]
-            path = "spec." + ".".join(str(p) for p in first["loc"])
-            await self.set_conditions(
-                obj, ready=(False, "InvalidSpec", f"{path}: {first['msg']}"),
-                synced=(False, "InvalidSpec", "fix the spec; nothing was sent to the provider"),
-            )
+            await self.invalid_spec(obj, spec_error(error))
             return 300.0
         try:
             session = await self.session_for(obj, spec)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from ..api import GROUP, VERSION, ProviderConfigSpec
 from ..metrics import RECONCILES, forget_object, observe_ready
 from ..providers import ProviderError
-from ._common import is_paused, provider_error_reason
+from ._common import PAUSED_MESSAGE, is_paused, provider_error_reason, spec_error
 from ._conditions import READY, SYNCED, set_condition
 from ._registry import registry
 from ._runtime import get_runtime
@@ -44,13 +44,12 @@ async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: ko
                     runtime.kick(plural, ns, obj_name)
 
     if is_paused(meta):
-        report(False, "Paused", "annotation cube-operator.io/paused is \"true\"")
+        report(False, "Paused", PAUSED_MESSAGE)
         return
     try:
         spec = ProviderConfigSpec.model_validate(dict(body.get("spec") or {}))
     except ValidationError as error:
-        first = error.errors()[0]
-        report(False, "InvalidSpec", "spec." + ".".join(map(str, first["loc"])) + ": " + first["msg"])
+        report(False, "InvalidSpec", spec_error(error))
         return
     patch.status["provider"] = spec.provider
     try:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from ..api import RestoreSpec
 from ..providers import CubeState, InvalidState, NotFound, ProviderError
-from ._common import is_paused, provider_error_reason, retry_delay
+from ._common import provider_error_reason, retry_delay, spec_error
 from ._conditions import now_rfc3339
 from ._kube import NotFoundError
 from ._reconciler import Reconciler
@@ -49,15 +49,12 @@ class RestoreReconciler(Reconciler):
         meta, status = obj["metadata"], obj.get("status") or {}
         if meta.get("deletionTimestamp") or status.get("phase") in DONE:
             return 3600.0
-        if is_paused(meta):
-            await self.set_conditions(obj, synced=(False, "ReconcilePaused", 'annotation cube-operator.io/paused is "true"'))
+        if await self.paused(obj):
             return 30.0
         try:
             spec = RestoreSpec.model_validate(obj.get("spec") or {})
         except ValidationError as error:
-            first = error.errors()[0]
-            return await self.finish(obj, False, "InvalidSpec",
-                                     "spec." + ".".join(map(str, first["loc"])) + ": " + first["msg"])
+            return await self.finish(obj, False, "InvalidSpec", spec_error(error))
         namespace = meta["namespace"]
         try:
             if status.get("phase") == "Running" and status.get("acceptedAt"):

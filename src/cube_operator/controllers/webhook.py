@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ..api import GROUP, VERSION, WebhookSpec
 from ..providers import NotFound, ProviderError
-from ._common import is_paused, provider_error_reason, retry_delay
+from ._common import provider_error_reason, retry_delay, spec_error
 from ._kube import NotFoundError
 from ._reconciler import Reconciler
 from ._registry import registry
@@ -37,8 +37,7 @@ class WebhookReconciler(Reconciler):
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
             return 60.0
-        if is_paused(meta):
-            await self.set_conditions(obj, synced=(False, "ReconcilePaused", 'annotation cube-operator.io/paused is "true"'))
+        if await self.paused(obj):
             return 30.0
         try:
             spec = WebhookSpec.model_validate(obj.get("spec") or {})
@@ -48,9 +47,7 @@ class WebhookReconciler(Reconciler):
             session = await self.provider_session(meta["namespace"], spec.provider_config_ref)
             return await self.converge(obj, spec, session, target)
         except ValidationError as error:
-            first = error.errors()[0]
-            message = "spec." + ".".join(map(str, first["loc"])) + ": " + first["msg"]
-            await self.set_conditions(obj, ready=(False, "InvalidSpec", message), synced=(False, "InvalidSpec", message))
+            await self.invalid_spec(obj, spec_error(error))
             return 300.0
         except ConfigProblem as problem:
             await self.wait_condition(self.current(), problem)
