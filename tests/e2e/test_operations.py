@@ -135,3 +135,29 @@ def test_event_sent_to_the_standby_replica_reaches_the_cube(ha_cluster: Cluster,
         finally:
             for replica in (standby, active):
                 replica.stop()
+
+
+def test_steady_state_costs_one_list_call_per_interval(ha_cluster: Cluster, tmp_path: Path) -> None:
+    """Observed state comes from one list per ProviderConfig per interval, not a GET per Cube."""
+    cluster = ha_cluster
+    with running_simulator("krova", api_key=API_KEY, space_id=SPACE_ID, time_scale=TIME_SCALE) as sim:
+        krova = Krova(url=sim.url, admin_url=sim.admin_url)
+        operator = Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path / "operator.log")
+        operator.start()
+        try:
+            namespace = namespace_with_credentials(cluster, krova)
+            names = [f"steady-{i}" for i in range(8)]
+            cluster.apply(provider_config(namespace, krova) + [cube_manifest(n, namespace) for n in names])
+            wait_for(lambda: all(condition(cluster.get("cube", n, namespace), "Ready").get("status") == "True"
+                                 for n in names), timeout=90, interval=0.5, what="all Cubes Ready")
+            time.sleep(3)
+            with krova.admin() as admin:
+                admin.delete("/stats")
+                time.sleep(6)  # six poll intervals of 1 s
+                stats = admin.get("/stats").json()["requests"]
+        finally:
+            operator.stop()
+    lists = sum(r["count"] for r in stats if r["method"] == "GET" and r["route"] == "/api/v1/spaces/{spaceId}/cubes")
+    others = [r for r in stats if not (r["method"] == "GET" and r["route"] == "/api/v1/spaces/{spaceId}/cubes")]
+    assert 4 <= lists <= 8, stats  # about one per interval, for 8 Cubes
+    assert others == [], f"steady state made other provider calls: {others}"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import kopf
 
-import cube_operator.controllers as controllers
+from cube_operator import controllers
 
 
 def test_handlers_live_in_the_operators_own_registry() -> None:
