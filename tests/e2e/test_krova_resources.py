@@ -90,7 +90,12 @@ def test_restore_of_completed_snapshot_and_refusals(cluster: Cluster, krova: Kro
 
 
 def test_tcp_mapping_change_replaces_it(cluster: Cluster, krova: Krova, team: str) -> None:
+    cluster.apply(obj("TcpMapping", "early", team, cubeRef={"name": "host"}, cubePort=8080))
+    waiting = wait_for(lambda: (m := cluster.get("tcpmapping", "early", team)) and
+                       condition(m, "Ready").get("reason") == "CubeNotFound" and m, what="waits for its Cube")
+    assert f"Cube {team}/host does not exist" in condition(waiting, "Ready")["message"]
     cube_id = running_cube(cluster, team)
+    ready_obj(cluster, "tcpmapping", "early", team)  # and goes ahead once the Cube runs
     cluster.apply(obj("TcpMapping", "pg", team, cubeRef={"name": "host"}, cubePort=5432, label="postgres",
                       whitelistedIps=["1.2.3.4/32"]))
     first = ready_obj(cluster, "tcpmapping", "pg", team)["status"]
