@@ -3,11 +3,14 @@
     python -m cloudsim krova --port 8081 --api-key kro_key --space-id sp_1 \\
         [--api-key kro_other:sp_2] [--api-key kro_ro:sp_1:view] [--time-scale 60] \\
         [--latency-ms 20] [--rate-limit 10] [--host 127.0.0.1] [--public-url URL] \\
-        [--set provision_delay=0.5 ...] [--validate-responses]
+        [--set provision_delay=0.5 ...] [--validate-responses] \\
+        [--webhook-signature {sha256,v1}]
 
 ``--api-key`` repeats: ``KEY`` (Space from ``--space-id``), ``KEY:SPACE_ID``, or
-``KEY:SPACE_ID:view`` for a read-only key.  ``--port 0`` picks a free port.  Once
-listening it prints one line to stdout,
+``KEY:SPACE_ID:view`` for a read-only key.  ``--webhook-signature`` picks the
+``X-Krova-Signature`` format (the ``webhook_signature`` knob; it wins over a ``--set``
+of the same knob).  ``--port 0`` picks a free port.  Once listening it prints one line
+to stdout,
 ``cloudsim krova listening on http://HOST:PORT/api/v1 (admin http://HOST:PORT/_sim)``,
 and runs until SIGINT/SIGTERM.
 """
@@ -25,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .krova import KrovaSimulator
+from .krova.engine import WEBHOOK_SIGNATURES
 
 
 def _parse_keys(
@@ -80,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check every API answer against the OpenAPI spec")
     krova.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
                        help="any /_sim/config knob, e.g. provision_delay=0.5")
+    krova.add_argument("--webhook-signature", choices=WEBHOOK_SIGNATURES,
+                       help="X-Krova-Signature format: sha256 (the seed's, default) or v1 "
+                            "(t=<unix seconds>,v1=<hex>)")
     krova.set_defaults(parser=krova)
     return parser
 
@@ -106,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sub: argparse.ArgumentParser = args.parser
     keys, read_only = _parse_keys(args.api_key, args.space_id, sub)
+    settings = _parse_sets(args.set, sub)
+    if args.webhook_signature is not None:
+        settings["webhook_signature"] = args.webhook_signature
     try:
         simulator = KrovaSimulator(
             keys,
@@ -117,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate_limit=args.rate_limit,
             public_url=args.public_url,
             validate_responses=args.validate_responses,
-            settings=_parse_sets(args.set, sub),
+            settings=settings,
         )
     except ValueError as exc:
         sub.error(str(exc))

@@ -66,3 +66,33 @@ def test_running_simulator_in_a_thread() -> None:
         client.get(f"{running.url}/regions")
     with pytest.raises(ValueError), running_simulator("nokyc"):
         pass
+
+
+def _signature_knob(args: list[str]) -> str:
+    with simulator_process("krova", args=args) as proc, httpx.Client(timeout=5.0) as client:
+        value: str = client.get(f"{proc.admin_url}/config").json()["webhook_signature"]
+        proc.process.send_signal(signal.SIGTERM)
+        assert proc.process.wait(timeout=10) == 0
+    return value
+
+
+def test_cli_webhook_signature_flag() -> None:
+    assert _signature_knob([]) == "sha256"
+    assert _signature_knob(["--webhook-signature", "v1"]) == "v1"
+    assert _signature_knob(["--set", "webhook_signature=v1"]) == "v1"
+    # The dedicated flag wins over --set.
+    assert _signature_knob(["--set", "webhook_signature=v1", "--webhook-signature", "sha256"]) == (
+        "sha256"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "cloudsim", "krova", "--api-key", "k:s",
+         "--webhook-signature", "md5"],
+        check=False, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2 and "--webhook-signature" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "cloudsim", "krova", "--api-key", "k:s",
+         "--set", "webhook_signature=md5"],
+        check=False, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2 and "webhook_signature" in result.stderr

@@ -13,7 +13,7 @@ from cloudsim.common.faults import FaultInjector
 from cloudsim.common.idempotency import IdempotencyStore, checked_key
 from cloudsim.common.ratelimit import SlidingWindowLimiter
 from cloudsim.krova.catalog import cost_per_hour, tier_multiplier
-from cloudsim.krova.engine import sign
+from cloudsim.krova.engine import sign, sign_v1
 from cloudsim.krova.validation import cidr, domain_name, ssh_public_key
 from cloudsim.testing import verify_signature
 
@@ -88,6 +88,20 @@ def test_signature_helpers_agree() -> None:
     assert verify_signature("s3cret", b'{"a":1}', header)
     assert not verify_signature("s3cret", b'{"a":2}', header)
     assert not verify_signature("s3cret", b'{"a":1}', None)
+
+
+def test_sign_v1_matches_a_hand_computed_hmac() -> None:
+    # HMAC-SHA256, key "s3cret", of '1700000000.{"a":1}', computed outside the code under
+    # test: printf '%s' '1700000000.{"a":1}' | openssl dgst -sha256 -hmac s3cret
+    expected = "t=1700000000,v1=" + (
+        "1698a50bc74d1ff1db85c4e0a5297c2ad9fdba245d5737cdb789e4cc6e098940"
+    )
+    assert sign_v1("s3cret", b'{"a":1}', 1700000000) == expected
+    # The timestamp is part of what is signed, and the old format is untouched.
+    assert sign_v1("s3cret", b'{"a":1}', 1700000001) != expected
+    assert sign_v1("other", b'{"a":1}', 1700000000) != expected
+    assert not verify_signature("s3cret", b'{"a":1}', expected)
+    assert sign("s3cret", b'{"a":1}').startswith("sha256=")
 
 
 def test_fault_matching() -> None:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import re
+import time
 from typing import Any
 
 import httpx
 import pytest
 
+from cloudsim import KrovaSettings
+from cloudsim.common.errors import ConfigError
 from cloudsim.testing import (
+    DEFAULT_API_KEY,
+    DEFAULT_SPACE_ID,
     create_cube,
+    krova_test_simulator,
     verify_signature,
     wait_for,
     wait_for_cube_state,
@@ -224,3 +232,135 @@ async def test_error_and_restore_events(api: httpx.AsyncClient, admin: httpx.Asy
     assert events == ["snapshot.created", "cube.error", "snapshot.restored"]
     assert json.loads(got[1].body)["data"]["state"] == "error"
 
+
+
+# ---- the webhook_signature knob ------------------------------------------------------
+
+_V1_HEADER = re.compile(r"t=(\d+),v1=([0-9a-f]{64})")
+
+
+def _check_v1(secret: str, body: bytes, header: str) -> int:
+    """Parse ``t=...,v1=...``, check the HMAC by hand and return t."""
+    match = _V1_HEADER.fullmatch(header)
+    assert match is not None, header
+    timestamp = int(match.group(1))
+    expected = hmac.new(
+        secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    assert hmac.compare_digest(match.group(2), expected)
+    wrong = hmac.new(b"wrong", f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    assert match.group(2) != wrong
+    return timestamp
+
+
+async def test_v1_signature_is_timestamped_and_stable_across_retries(
+    api: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    config = await admin.put(
+        "/config", json={"webhook_signature": "v1", "webhook_retry_delay": 5}
+    )
+    assert config.status_code == 200 and config.json()["webhook_signature"] == "v1"
+    async with webhook_receiver(statuses=[500, 503]) as receiver:
+        hook = (await api.post(
+            "/webhooks", json={"url": receiver.url, "events": ["cube.running"]}
+        )).json()["webhook"]
+        before = time.time()
+        await create_cube(api)
+        got = await receiver.wait_for(3)
+        after = time.time()
+
+    assert [r.status for r in got] == [500, 503, 200]
+    headers = [{k.lower(): v for k, v in r.headers.items()} for r in got]
+    signatures = {h["x-krova-signature"] for h in headers}
+    assert len(signatures) == 1  # every retry carries the delivery's original header
+    assert len({h["x-krova-delivery"] for h in headers}) == 1
+    assert len({r.body for r in got}) == 1
+    (signature,) = signatures
+    assert not signature.startswith("sha256=")
+    assert not verify_signature(hook["secret"], got[0].body, signature)
+    timestamp = _check_v1(hook["secret"], got[0].body, signature)
+    assert int(before) - 2 <= timestamp <= after + 2
+    assert abs(timestamp - time.time()) < 10
+
+
+async def test_v1_signature_signs_each_delivery(
+    api: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    await admin.put("/config", json={"webhook_signature": "v1"})
+    async with webhook_receiver() as receiver, webhook_receiver() as second:
+        hooks = [(await api.post(
+            "/webhooks", json={"url": r.url, "events": ["cube.created", "cube.running"]}
+        )).json()["webhook"] for r in (receiver, second)]
+        await create_cube(api)
+        got = await receiver.wait_for(2)
+        got_second = await second.wait_for(2)
+    for hook, received in ((hooks[0], got), (hooks[1], got_second)):
+        for r in received:
+            _check_v1(hook["secret"], r.body, r.headers["X-Krova-Signature"])
+    # Same event, two endpoints: each signed with its own secret.
+    first = {json.loads(r.body)["event"]: r for r in got}["cube.created"]
+    other = {json.loads(r.body)["event"]: r for r in got_second}["cube.created"]
+    assert first.body == other.body
+    assert first.headers["X-Krova-Signature"] != other.headers["X-Krova-Signature"]
+
+
+async def test_default_signature_stays_sha256(
+    api: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    assert (await admin.get("/config")).json()["webhook_signature"] == "sha256"
+    async with webhook_receiver() as receiver:
+        hook = (await api.post(
+            "/webhooks", json={"url": receiver.url, "events": ["cube.running"]}
+        )).json()["webhook"]
+        await create_cube(api)
+        (received,) = await receiver.wait_for(1)
+    header = received.headers["X-Krova-Signature"]
+    expected = hmac.new(hook["secret"].encode(), received.body, hashlib.sha256).hexdigest()
+    assert header == f"sha256={expected}"
+    assert verify_signature(hook["secret"], received.body, header)
+
+
+async def test_webhook_signature_knob_validation_and_switch_back(
+    api: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    for bad in ({"webhook_signature": "v2"}, {"webhook_signature": 1},
+                {"webhook_signature": None}, {"webhook_signature": "v1", "boot_delay": -1}):
+        response = await admin.put("/config", json=bad)
+        assert response.status_code == 400, bad
+        assert response.json()["error"]
+    assert (await admin.get("/config")).json()["webhook_signature"] == "sha256"
+    await admin.put("/config", json={"webhook_signature": "v1"})
+    assert (await admin.put(
+        "/config", json={"webhook_signature": "sha256"}
+    )).json()["webhook_signature"] == "sha256"
+    async with webhook_receiver() as receiver:
+        hook = (await api.post(
+            "/webhooks", json={"url": receiver.url, "events": ["cube.running"]}
+        )).json()["webhook"]
+        await create_cube(api)
+        (received,) = await receiver.wait_for(1)
+    assert verify_signature(hook["secret"], received.body, received.headers["X-Krova-Signature"])
+
+
+@pytest.mark.parametrize(
+    "settings", [{"webhook_signature": "v1"}, KrovaSettings(webhook_signature="v1")]
+)
+async def test_webhook_signature_at_construction(settings: Any) -> None:
+    async with krova_test_simulator(settings=settings) as sim, httpx.AsyncClient(
+        base_url=f"{sim.url}/spaces/{DEFAULT_SPACE_ID}",
+        headers={"X-API-KEY": DEFAULT_API_KEY}, timeout=5.0,
+    ) as api, webhook_receiver() as receiver:
+        assert sim.config()["webhook_signature"] == "v1"
+        hook = (await api.post(
+            "/webhooks", json={"url": receiver.url, "events": ["cube.created"]}
+        )).json()["webhook"]
+        await create_cube(api, wait=None)
+        (received,) = await receiver.wait_for(1)
+    _check_v1(hook["secret"], received.body, received.headers["X-Krova-Signature"])
+
+
+def test_bad_webhook_signature_at_construction() -> None:
+    with pytest.raises(ConfigError):
+        KrovaSettings(webhook_signature="md5")
+    with pytest.raises(ConfigError):
+        krova_test_simulator(settings={"webhook_signature": "md5"})

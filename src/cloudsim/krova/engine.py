@@ -23,6 +23,11 @@ the spec's name for the same thing; each endpoint gets the ones it subscribed to
 completion) / ``snapshot.deleted`` / ``snapshot.restored``; ``domain.added`` /
 ``domain.active`` / ``domain.removed``; ``tcp_mapping.added`` / ``.removed`` /
 ``.updated``.
+
+Every delivery carries ``X-Krova-Signature``, in the format ``webhook_signature`` picks:
+``sha256`` (the seed's, :func:`sign`) or ``v1`` (Krova's current one, :func:`sign_v1`,
+stamped with the wall-clock time the delivery is built).  Retries of a delivery resend
+the same headers and body.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import json
 import logging
 import random
 import secrets
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, fields
 from typing import Any
@@ -59,6 +65,12 @@ log = logging.getLogger(__name__)
 
 SSH_PORT = 22
 
+# Formats of the ``X-Krova-Signature`` header, see :func:`sign` and :func:`sign_v1`.
+WEBHOOK_SIGNATURES = ("sha256", "v1")
+
+# String knobs and the values each accepts.
+_CHOICES: dict[str, tuple[str, ...]] = {"webhook_signature": WEBHOOK_SIGNATURES}
+
 
 @dataclass
 class KrovaSettings:
@@ -78,6 +90,12 @@ class KrovaSettings:
     insufficient_credits: bool = False
     host_port_min: int = 30000
     host_port_max: int = 32767
+    webhook_signature: str = "sha256"
+
+    def __post_init__(self) -> None:
+        for key, choices in _CHOICES.items():
+            if getattr(self, key) not in choices:
+                raise ConfigError(f"{key} must be one of {', '.join(choices)}")
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -90,7 +108,10 @@ class KrovaSettings:
             if key not in known:
                 continue
             current = getattr(self, key)
-            if isinstance(current, bool):
+            if key in _CHOICES:
+                if value not in _CHOICES[key]:
+                    raise ConfigError(f"{key} must be one of {', '.join(_CHOICES[key])}")
+            elif isinstance(current, bool):
                 if not isinstance(value, bool):
                     raise ConfigError(f"{key} must be a boolean")
             elif isinstance(current, int):
@@ -114,6 +135,15 @@ class KrovaSettings:
 def sign(secret: str, body: bytes) -> str:
     """The ``X-Krova-Signature`` value: ``sha256=`` + hex HMAC-SHA256 of the raw body."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def sign_v1(secret: str, body: bytes, timestamp: int) -> str:
+    """Krova's current ``X-Krova-Signature`` value: ``t=<timestamp>,v1=<hex>``, where the
+    hex is HMAC-SHA256 (key ``secret``) of ``b"<timestamp>." + body``; ``timestamp`` is
+    unix seconds."""
+    signed = f"{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
 
 
 class KrovaEngine:
@@ -194,11 +224,17 @@ class KrovaEngine:
             delivery_id = new_id("dlv")
             headers = {
                 "Content-Type": "application/json",
-                "X-Krova-Signature": sign(hook.secret, body),
+                "X-Krova-Signature": self._signature(hook.secret, body),
                 "X-Krova-Event": event,
                 "X-Krova-Delivery": delivery_id,
             }
             self.dispatcher.deliver(hook.id, hook.url, event, body, headers, delivery_id=delivery_id)
+
+    def _signature(self, secret: str, body: bytes) -> str:
+        """The delivery's signature header, built once; its retries reuse it unchanged."""
+        if self.settings.webhook_signature == "v1":
+            return sign_v1(secret, body, int(time.time()))
+        return sign(secret, body)
 
     def _set_state(self, cube: Cube, state: str) -> None:
         previous = cube.state

@@ -3,6 +3,9 @@
 Run it in-process (``async with KrovaSimulator(api_keys={"kro_key": "sp_1"}) as sim``,
 then talk to ``sim.url``), in a background thread (:mod:`cloudsim.testing`) or alone
 (``python -m cloudsim krova --port 8081 --api-key kro_key --space-id sp_1``).
+Knobs can be set at construction (``settings={"webhook_signature": "v1"}`` or a
+:class:`KrovaSettings`), at runtime through ``PUT /_sim/config`` or from the command
+line (``--set KNOB=VALUE``, ``--webhook-signature v1``).
 
 Besides the common knobs of :mod:`cloudsim.common.server`, ``GET/PUT /_sim/config``
 carries Krova's (all delays in simulated seconds):
@@ -15,6 +18,10 @@ carries Krova's (all delays in simulated seconds):
 ``insufficient_credits`` (create and wake answer 422), ``host_port_min`` /
 ``host_port_max`` (the host-port pool per server, 30000..32767),
 ``webhook_timeout`` (10), ``webhook_retries`` (4), ``webhook_retry_delay`` (60),
+``webhook_signature`` (the ``X-Krova-Signature`` format: ``"sha256"``, the seed's
+``sha256=<hex HMAC-SHA256 of the body>``, the default; or ``"v1"``, Krova's current
+``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`` with t the wall-clock time
+the delivery was built; retries resend the same header),
 ``validate_responses`` (check every API answer against the OpenAPI spec; a mismatch
 becomes a 500 naming it).
 
