@@ -5,7 +5,10 @@
 #   docker build -t cube-operator:0.1.0 .
 #
 # Stage 1 builds a wheel of the project (from pyproject.toml) and installs it with its
-# pinned dependencies into a self-contained virtualenv at /opt/venv.
+# pinned dependencies into a self-contained virtualenv at /opt/venv. Only
+# src/cube_operator goes into the wheel: the test bed next to it in src/ (kubeapi, the
+# API emulator; cloudsim, the provider simulators) and the `sandbox` extra they need
+# (jsonschema) stay out of the image.
 # Stage 2 copies only that virtualenv onto python:3.11-slim and runs it as uid 65532.
 # The image works with a read-only root filesystem: nothing is written outside /tmp
 # (mount an emptyDir there; the Helm chart does).
@@ -26,7 +29,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > /tmp/requirements.txt \
  && /opt/venv/bin/pip install -r /tmp/requirements.txt
 COPY README.md ./
-COPY src ./src
+# The operator package only, not src/kubeapi or src/cloudsim (the test bed).
+COPY src/cube_operator ./src/cube_operator
 RUN /opt/venv/bin/python -m build --wheel --outdir /dist .
 RUN /opt/venv/bin/pip install --no-deps /dist/*.whl \
  && /opt/venv/bin/pip uninstall -y build pip \

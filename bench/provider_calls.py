@@ -10,6 +10,7 @@ every Cube every interval (N calls); this one lists the space once per interval.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import uuid
@@ -20,7 +21,12 @@ import httpx
 from cloudsim.testing import running_simulator
 from cube_operator.api import KINDS
 from cube_operator.api.crds import crd_for
-from cube_operator.testing import (
+from kubeapi.testing import running_emulator
+
+# The e2e helpers (Cluster, Krova, Operator, ...) are test code in tests/support, not an
+# installed package: put tests/ on sys.path, as pyproject.toml's pytest pythonpath does.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.e2e import (
     API_KEY,
     SPACE_ID,
     TIME_SCALE,
@@ -33,7 +39,6 @@ from cube_operator.testing import (
     provider_config,
     wait_for,
 )
-from kubeapi.testing import running_emulator
 
 POLL = 1.0
 
@@ -56,7 +61,7 @@ def measure(size: int, intervals: int, workdir: Path) -> dict[str, float]:
             started = time.monotonic()
             cluster.apply(config + [cube_manifest(n, namespace, resources={"vcpu": 1, "ramGb": 1, "diskGb": 10})
                                     for n in names])
-            items = lambda: cluster.kubectl("get", "cubes", "-n", namespace, "-o", "json").stdout  # noqa: E731
+            items = lambda: cluster.kubectl("get", "cubes", "-n", namespace, "-o", "json").stdout
             wait_for(lambda: items().count('"reason": "Running"') >= size, timeout=600, interval=1.0,
                      what=f"{size} Cubes Ready")
             ready_seconds = time.monotonic() - started

@@ -10,7 +10,8 @@ import pytest
 from cloudsim.testing import running_simulator
 from cube_operator.api import KINDS
 from cube_operator.api.crds import crd_for
-from cube_operator.testing import (
+from kubeapi.testing import running_emulator
+from support.e2e import (
     API_KEY,
     SPACE_ID,
     TIME_SCALE,
@@ -20,7 +21,6 @@ from cube_operator.testing import (
     namespace_with_credentials,
     provider_config,
 )
-from kubeapi.testing import running_emulator
 
 
 @pytest.fixture(scope="package")

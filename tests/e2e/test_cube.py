@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from cube_operator.testing import (
+from support.e2e import (
     API_KEY,
     SPACE_ID,
     Cluster,

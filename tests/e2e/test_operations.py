@@ -16,7 +16,8 @@ import yaml
 from cloudsim.testing import running_simulator
 from cube_operator.api import KINDS
 from cube_operator.api.crds import crd_for
-from cube_operator.testing import (
+from kubeapi.testing import running_emulator
+from support.e2e import (
     API_KEY,
     SPACE_ID,
     TIME_SCALE,
@@ -29,7 +30,6 @@ from cube_operator.testing import (
     provider_config,
     wait_for,
 )
-from kubeapi.testing import running_emulator
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "deploy" / "manifests"
 

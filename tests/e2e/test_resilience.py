@@ -5,7 +5,7 @@ import time
 
 import httpx
 
-from cube_operator.testing import (
+from support.e2e import (
     TIME_SCALE,
     Cluster,
     Krova,

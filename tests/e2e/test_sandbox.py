@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from cube_operator.testing import KUBECTL, condition
+from support.e2e import KUBECTL, condition
 
 
 def test_sandbox_runs_examples_to_settled_and_stops_cleanly(tmp_path: Path) -> None:

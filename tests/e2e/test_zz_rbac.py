@@ -9,7 +9,7 @@ import httpx
 import yaml
 
 from cube_operator.api import KINDS
-from cube_operator.testing import Cluster, Operator, RbacPolicy
+from support.e2e import Cluster, Operator, RbacPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 HELM = ROOT / ".tools" / "bin" / "helm"

@@ -42,9 +42,35 @@ def _cube_line(cube: dict[str, Any]) -> str:
             f"ready={ready.get('status', '-')} ({ready.get('reason', '')})")
 
 
+INSTALL_HINT = ("install the sandbox extra (pip install 'cube-operator[sandbox]'), "
+                "or run `make dev` from a checkout")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The test bed (kubeapi, cloudsim and their dependencies) is not installed."""
+
+
+def _testbed() -> tuple[Any, Any]:
+    """The Krova simulator and the API emulator classes, imported only when the sandbox runs.
+
+    They are not part of the operator image (its wheel holds only cube_operator, and
+    jsonschema, which they need, is in the `sandbox` extra), so never import them at the
+    top of a cube_operator module.
+    """
+    try:
+        from cloudsim import KrovaSimulator
+        from kubeapi import KubeAPIServer
+    except ModuleNotFoundError as error:
+        missing = error.name or str(error)
+        raise SandboxUnavailable(
+            f"cube-operator dev needs the test bed (kubeapi, cloudsim), which this installation "
+            f"lacks (no module named {missing!r}): {INSTALL_HINT}"
+        ) from error
+    return KrovaSimulator, KubeAPIServer
+
+
 async def _sandbox(workdir: Path, time_scale: float, exit_when_ready: bool, stop: asyncio.Event) -> int:
-    from cloudsim import KrovaSimulator
-    from kubeapi import KubeAPIServer
+    KrovaSimulator, KubeAPIServer = _testbed()
 
     manifests = load_manifests(EXAMPLES)
     api_key, space_id = _example_settings(manifests)
@@ -124,6 +150,11 @@ async def _watch(client: httpx.AsyncClient, operator: subprocess.Popen[bytes],
 
 
 def run_sandbox(workdir: Path | None = None, time_scale: float = 10.0, exit_when_ready: bool = False) -> int:
+    try:
+        _testbed()
+    except SandboxUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     directory = workdir or Path(tempfile.mkdtemp(prefix="cube-operator-dev-"))
     directory.mkdir(parents=True, exist_ok=True)
 

@@ -1,5 +1,6 @@
 """Helpers for end-to-end tests: real kubectl, the Krova simulator's public API and the
-operator as a separate process. Used by the project's tests; handy for users' own."""
+operator as a separate process. Used by tests/e2e and bench/; test code, so it lives under
+tests/ and is not part of the cube_operator package."""
 from __future__ import annotations
 
 import json
