@@ -5,7 +5,7 @@ import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from .providers import IMPLEMENTED_PROVIDERS
+from .providers import implemented_providers
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -38,7 +38,7 @@ WEBHOOK_DELIVERIES = Counter(
     ["status"], registry=REGISTRY)
 
 # Export zeroes from the start so dashboards and alerts see the series before the first wait.
-for _provider in IMPLEMENTED_PROVIDERS:
+for _provider in implemented_providers():
     RATE_LIMIT_WAITS.labels(_provider)
     RATE_LIMIT_WAIT_SECONDS.labels(_provider)
 

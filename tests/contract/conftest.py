@@ -11,7 +11,11 @@ import httpx
 import pytest
 
 from cloudsim.testing import RunningSimulator, running_simulator
-from cube_operator.providers import CreateCubeRequest, KrovaClient, Resources
+from cube_operator.providers.krova import (
+    CreateCubeRequest,
+    KrovaClient,
+    Resources,
+)
 
 API_KEY = "kro_contract_3b1f9e2a7c5d4e6f8a0b"
 SPACE_ID = "sp_contract"

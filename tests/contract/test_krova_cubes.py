@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 
 from cube_operator.providers import (
-    CreateCubeRequest,
-    CubeState,
     Forbidden,
-    KrovaClient,
-    KrovaCube,
     NotFound,
     Unauthorized,
+)
+from cube_operator.providers.krova import (
+    CreateCubeRequest,
+    CubeState,
+    KrovaClient,
+    KrovaCube,
 )
 
 pytestmark = pytest.mark.timeout(60)

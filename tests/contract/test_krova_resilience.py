@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 
 from cube_operator.providers import (
-    CreateCubeRequest,
-    KrovaClient,
     ProviderError,
     RateLimited,
     Transient,
     Unauthorized,
+)
+from cube_operator.providers.krova import (
+    CreateCubeRequest,
+    KrovaClient,
 )
 
 pytestmark = pytest.mark.timeout(60)

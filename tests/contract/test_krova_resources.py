@@ -10,14 +10,16 @@ import pytest
 
 from cloudsim.testing import verify_signature, webhook_receiver
 from cube_operator.providers import (
-    KROVA_DNS_TARGET,
     Conflict,
+    Invalid,
+    NotFound,
+)
+from cube_operator.providers.krova import (
+    KROVA_DNS_TARGET,
     CreateCubeRequest,
     CubeState,
-    Invalid,
     KrovaClient,
     KrovaCube,
-    NotFound,
     Webhook,
 )
 

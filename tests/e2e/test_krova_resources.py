@@ -10,7 +10,7 @@ import uuid
 
 import httpx
 
-from cube_operator.testing import (
+from support.e2e import (
     SPACE_ID,
     Cluster,
     Krova,

@@ -1,17 +1,19 @@
 from __future__ import annotations
 
 from cube_operator.api import CubeSpec
-from cube_operator.controllers.cube import CubeReconciler, cost_text, ready_for
-from cube_operator.providers import KrovaCube
+from cube_operator.controllers.cube import cost_text, immutable_drift, ready_for
+from cube_operator.providers import ObservedVM
+from cube_operator.providers.krova import KrovaCube
+from cube_operator.providers.krova.mapping import observed_vm
 
 
-def cube(**overrides: object) -> KrovaCube:
+def cube(**overrides: object) -> ObservedVM:
     body = {"id": "cube_1", "name": "web", "state": "running", "publicIpv4": "1.2.3.4",
             "resources": {"vcpu": 2, "ramGb": 4, "diskGb": 30}, "image": "ubuntu-24.04",
             "costPerHour": 0.0135, "createdAt": "2026-05-01T12:00:00.000Z",
             "updatedAt": "2026-05-01T12:00:00.000Z"}
     body.update(overrides)
-    return KrovaCube.model_validate(body)
+    return observed_vm(KrovaCube.model_validate(body))
 
 
 SPEC = CubeSpec.model_validate({"providerConfigRef": {"name": "krova"}, "image": "ubuntu-24.04",
@@ -27,10 +29,10 @@ def test_ready_follows_the_desired_power_state() -> None:
 
 
 def test_immutable_drift_names_the_field() -> None:
-    assert CubeReconciler.immutable_drift(SPEC, cube()) is None
-    message = CubeReconciler.immutable_drift(SPEC, cube(image="debian-12"))
+    assert immutable_drift(SPEC, cube()) is None
+    message = immutable_drift(SPEC, cube(image="debian-12"))
     assert message and "spec.image" in message and "debian-12" in message
-    assert "spec.resources" in (CubeReconciler.immutable_drift(SPEC, cube(resources={"vcpu": 4, "ramGb": 4,
+    assert "spec.resources" in (immutable_drift(SPEC, cube(resources={"vcpu": 4, "ramGb": 4,
                                                                                      "diskGb": 30})) or "")
 
 

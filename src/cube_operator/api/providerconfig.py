@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, JsonValue
 
-from ._common import ApiModel, SecretKeySelector, StatusBase
+from ._common import DNS_SUBDOMAIN, ApiModel, StatusBase
 from ._kind import AGE_COLUMN, READY_COLUMN, REASON_COLUMN, KindInfo
 
 ProviderName = Literal["krova", "nokyc", "cyberpanel", "voltagepark", "lunanode"]
@@ -15,6 +15,41 @@ class KrovaSettings(ApiModel):
     space_id: str = Field(
         min_length=1, max_length=128,
         description="The Krova Space the API key belongs to (Space Settings in the dashboard).",
+    )
+
+
+class NoKycSettings(ApiModel):
+    """NoKYC VPS settings (none yet: the bearer token is all it needs)."""
+
+
+class CyberPanelSettings(ApiModel):
+    """CyberPanel Cloud settings (none yet: the API key is all it needs)."""
+
+
+class VoltageParkSettings(ApiModel):
+    """Voltage Park settings (none yet: the API key is all it needs)."""
+
+
+class LunaNodeSettings(ApiModel):
+    """LunaNode settings (none yet: apiId and apiKey are all it needs)."""
+
+
+#: spec.provider -> the settings block it reads. A block for another provider is refused.
+SETTINGS_BLOCKS: dict[str, str] = {
+    "krova": "krova", "nokyc": "nokyc", "cyberpanel": "cyberpanel",
+    "voltagepark": "voltagepark", "lunanode": "lunanode",
+}
+
+
+class CredentialsSecretRef(ApiModel):
+    name: str = Field(
+        min_length=1, max_length=253, pattern=DNS_SUBDOMAIN,
+        description="Name of a Secret in the same namespace holding the provider credentials.",
+    )
+    key: str | None = Field(
+        default=None, min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key holding the API key (default apiKey). Providers that need more than "
+                    "one value read the others by their own names (LunaNode: apiId and apiKey).",
     )
 
 
@@ -28,16 +63,32 @@ class RateLimitSettings(ApiModel):
     )
 
 
+_RULES: list[JsonValue] = [
+    {"rule": "self.provider != 'krova' || has(self.krova)",
+     "message": "spec.krova.spaceId is required for provider krova"},
+]
+for _provider, _block in SETTINGS_BLOCKS.items():
+    _RULES.append({"rule": f"!has(self.{_block}) || self.provider == '{_provider}'",
+                   "message": f"spec.{_block} is for provider {_provider}; remove it or set provider: {_provider}"})
+
+
 class ProviderConfigSpec(ApiModel):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _RULES})
+
     provider: ProviderName = Field(description="Which cloud provider this configuration talks to.")
-    credentials_secret_ref: SecretKeySelector = Field(
-        description="Secret (same namespace) and key holding the provider API key."
+    credentials_secret_ref: CredentialsSecretRef = Field(
+        description="Secret (same namespace) holding the provider credentials: Krova, NoKYC, "
+                    "CyberPanel, Voltage Park apiKey; LunaNode apiId and apiKey."
     )
     endpoint: str | None = Field(
         default=None, pattern=r"^https?://[^\s]+$",
         description="Base URL override, e.g. a simulator at http://127.0.0.1:PORT/api/v1.",
     )
-    krova: KrovaSettings | None = Field(default=None, description="Krova-specific settings.")
+    krova: KrovaSettings | None = Field(default=None, description="Krova settings (spaceId).")
+    nokyc: NoKycSettings | None = Field(default=None, description="NoKYC VPS settings.")
+    cyberpanel: CyberPanelSettings | None = Field(default=None, description="CyberPanel Cloud settings.")
+    voltagepark: VoltageParkSettings | None = Field(default=None, description="Voltage Park settings.")
+    lunanode: LunaNodeSettings | None = Field(default=None, description="LunaNode settings.")
     rate_limit: RateLimitSettings | None = Field(
         default=None,
         description="Client-side limit for mutating calls; defaults to the provider's documented limit.",

@@ -1,28 +1,28 @@
 """Reconciler and deletion for provider objects that live under a Cube.
 
-Snapshots, TCP mappings and domains share the same life: wait for the Cube, create once
-with an idempotency key recorded before the call, observe through a list call, replace
-when the provider has no update for a changed field, delete with the object.
+Snapshots, TCP exposures and domains share the same life: wait for the Cube, check the
+provider has the capability, create once with the attempt recorded before the call,
+observe through a list call, replace when the provider has no update for a changed
+field, delete with the object. A restart without an id finds the earlier try (replaying
+the idempotency key where the provider has one, else matching the list); deletion never
+creates.
 """
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
-import kopf
-from pydantic import BaseModel, ValidationError
-
-from ..providers import Conflict, NotFound, ProviderError
-from ._common import provider_error_reason, retry_delay, spec_error
-from ._conditions import now_rfc3339
+from ..providers import Capability, Conflict, CreateAttempt, NotFound
+from ._conditions import now_rfc3339, seconds_since
 from ._kube import NotFoundError
-from ._reconciler import Reconciler
-from ._runtime import Runtime, get_runtime
+from ._reconciler import DeletionPending, Reconciler
 from ._sessions import ConfigProblem, ProviderSession
 
 CONVERGING_DELAY = 1.0
 # Once Ready, a child is re-listed this many poll intervals apart: it rarely changes.
 STEADY_FACTOR = 5
+# How long an object an earlier create may have made can take to appear in the list.
+CREATE_GRACE_SECONDS = 60.0
 
 
 class WaitTurn(Exception):
@@ -30,9 +30,11 @@ class WaitTurn(Exception):
 
 
 class ChildReconciler(Reconciler):
-    spec_model: type[BaseModel]
     noun: str = "object"
     needs_running: bool = True
+    capability: ClassVar[Capability]
+    #: What the Unsupported message says the provider lacks.
+    capability_text: str = ""
 
     # --- what each kind supplies ---------------------------------------------------------
     def validate(self, spec: Any, cube: dict[str, Any]) -> str | None:
@@ -42,14 +44,18 @@ class ChildReconciler(Reconciler):
         return None
 
     @abstractmethod
-    async def create_remote(self, session: ProviderSession, cube_id: str, spec: Any,
-                            obj: dict[str, Any], key: str) -> Any: ...
+    async def create_remote(self, session: ProviderSession, vm_id: str, spec: Any,
+                            obj: dict[str, Any], attempt: CreateAttempt) -> Any: ...
 
     @abstractmethod
-    async def list_remote(self, session: ProviderSession, cube_id: str) -> list[Any]: ...
+    async def list_remote(self, session: ProviderSession, vm_id: str) -> list[Any]: ...
 
     @abstractmethod
-    async def delete_remote(self, session: ProviderSession, cube_id: str, remote_id: str) -> None: ...
+    async def delete_remote_object(self, session: ProviderSession, vm_id: str, remote_id: str) -> None: ...
+
+    @abstractmethod
+    def matches(self, remote: Any, spec: dict[str, Any], obj: dict[str, Any]) -> bool:
+        """Whether ``remote`` is what this object's create would have made (raw spec)."""
 
     @abstractmethod
     def status_fields(self, remote: Any, spec: Any) -> dict[str, Any]: ...
@@ -57,62 +63,54 @@ class ChildReconciler(Reconciler):
     @abstractmethod
     def readiness(self, remote: Any) -> tuple[bool, str, str]: ...
 
-    async def before_create(self, session: ProviderSession, cube_id: str) -> None:
+    async def before_create(self, session: ProviderSession, vm_id: str) -> None:
         """Raise WaitTurn when the provider would refuse the create right now."""
 
     # --- the shared life ----------------------------------------------------------------
-    def key(self, obj: dict[str, Any], attempt: int) -> str:
-        return f"cube-operator-{self.plural}-{obj['metadata']['uid']}-{attempt}"
+    def attempt(self, obj: dict[str, Any]) -> CreateAttempt:
+        status = obj.get("status") or {}
+        return CreateAttempt(owner_uid=obj["metadata"]["uid"], number=int(status.get("createAttempt") or 1))
 
-    async def reconcile(self) -> float:
-        obj = self.current()
-        meta = obj["metadata"]
-        if meta.get("deletionTimestamp"):
-            return 60.0
-        if await self.paused(obj):
-            return 30.0
+    async def session_of(self, obj: dict[str, Any], spec: Any) -> tuple[dict[str, Any], ProviderSession, str]:
+        cube, session, vm_id = await self.cube_of(obj["metadata"]["namespace"], spec.cube_ref.name,
+                                                  running=self.needs_running)
+        self.require(session, self.capability, self.capability_text or f"{self.noun}s")
+        return cube, session, vm_id
+
+    async def reconcile_spec(self, obj: dict[str, Any], spec: Any) -> float:
         try:
-            spec = self.spec_model.model_validate(obj.get("spec") or {})
-        except ValidationError as error:
-            await self.invalid_spec(obj, spec_error(error))
-            return 300.0
-        try:
-            cube, session, cube_id = await self.cube_of(
-                meta["namespace"], spec.cube_ref.name, running=self.needs_running)  # type: ignore[attr-defined]
+            cube, session, vm_id = await self.session_of(obj, spec)
             invalid = self.validate(spec, cube)
             if invalid:
                 await self.invalid_spec(obj, invalid)
                 return 30.0
-            return await self.reconcile_child(obj, spec, session, cube_id)
-        except ConfigProblem as problem:
-            await self.wait_condition(self.current(), problem)
-            return 2.0
+            return await self.reconcile_child(obj, spec, session, vm_id)
         except WaitTurn as turn:
             await self.set_conditions(self.current(), ready=(False, "WaitingForTurn", str(turn)),
                                       synced=(True, "WaitingForTurn", str(turn)))
             return 2.0
-        except ProviderError as error:
-            reason, message, terminal = provider_error_reason(error)
-            await self.set_conditions(self.current(), ready=(False, reason, message) if terminal else None,
-                                      synced=(False, reason, message))
-            return retry_delay(error, 30.0 if terminal else 3.0)
+
+    async def on_problem(self, problem: ConfigProblem) -> float:
+        await self.wait_condition(self.current(), problem)
+        # Waiting on the Cube is the common case here: look again soon.
+        return 2.0 if problem.retry <= 5.0 else problem.retry
 
     async def forget_remote(self, obj: dict[str, Any], attempt: int) -> dict[str, Any]:
         return await self.patch_status(obj, {"id": None, "createAttempt": attempt + 1, "createRequestedAt": None})
 
     async def reconcile_child(self, obj: dict[str, Any], spec: Any, session: ProviderSession,
-                              cube_id: str) -> float:
+                              vm_id: str) -> float:
         status = obj.get("status") or {}
         attempt = int(status.get("createAttempt") or 1)
-        if status.get("id") and status.get("cubeId") not in (None, cube_id):
-            message = f"the Cube was replaced (now {cube_id}); creating the {self.noun} again"
+        if status.get("id") and status.get("cubeId") not in (None, vm_id):
+            message = f"the Cube was replaced (now {vm_id}); creating the {self.noun} again"
             self.event(obj, "Warning", "CubeReplaced", message)
             obj = await self.forget_remote(obj, attempt)
             return CONVERGING_DELAY
         replace = self.needs_replace(spec, status) if status.get("id") else None
         if replace:
             try:
-                await self.delete_remote(session, cube_id, status["id"])
+                await self.delete_remote_object(session, vm_id, status["id"])
             except NotFound:
                 pass
             self.event(obj, "Normal", "Replacing", f"{replace}; the provider has no update, so the "
@@ -120,11 +118,11 @@ class ChildReconciler(Reconciler):
             await self.forget_remote(obj, attempt)
             return 0.0
         if not status.get("id"):
-            return await self.create(obj, spec, session, cube_id, attempt)
-        remotes = await self.list_remote(session, cube_id)
+            return await self.create(obj, spec, session, vm_id)
+        remotes = await self.list_remote(session, vm_id)
         remote = next((r for r in remotes if r.id == status["id"]), None)
         if remote is None:
-            message = f"{self.noun} {status['id']} disappeared at {session.provider}; creating it again"
+            message = f"{self.noun} {status['id']} disappeared at {session.provider_name}; creating it again"
             self.event(obj, "Warning", "ExternallyDeleted", message)
             await self.forget_remote(obj, attempt)
             return CONVERGING_DELAY
@@ -134,65 +132,70 @@ class ChildReconciler(Reconciler):
                                   **self.status_fields(remote, spec))
         return session.poll_interval * STEADY_FACTOR if ready else CONVERGING_DELAY
 
-    async def create(self, obj: dict[str, Any], spec: Any, session: ProviderSession, cube_id: str,
-                     attempt: int) -> float:
+    async def find_earlier(self, session: ProviderSession, vm_id: str, obj: dict[str, Any]) -> Any | None:
+        spec = obj.get("spec") or {}
+        matches = [r for r in await self.list_remote(session, vm_id) if self.matches(r, spec, obj)]
+        if len(matches) > 1:
+            ids = ", ".join(sorted(str(r.id) for r in matches))
+            raise ConfigProblem("DuplicateExternalResource",
+                                f"{len(matches)} {session.provider_name} {self.noun}s match this object "
+                                f"({ids}); nothing was adopted or deleted: remove the extra ones at the provider")
+        return matches[0] if matches else None
+
+    async def create(self, obj: dict[str, Any], spec: Any, session: ProviderSession, vm_id: str) -> float:
         status = obj.get("status") or {}
-        if not status.get("createRequestedAt"):
-            await self.before_create(session, cube_id)
+        attempt = self.attempt(obj)
+        remote = None
+        if status.get("createRequestedAt"):
+            if Capability.IDEMPOTENT_CREATE not in session.provider.capabilities:
+                remote = await self.find_earlier(session, vm_id, obj)
+        else:
+            await self.before_create(session, vm_id)
             obj = await self.set_conditions(
-                obj, ready=(False, "Creating", f"creating the {self.noun} at {session.provider}"),
+                obj, ready=(False, "Creating", f"creating the {self.noun} at {session.provider_name}"),
                 synced=(True, "Creating", "create requested"),
-                createAttempt=attempt, createRequestedAt=now_rfc3339(), cubeId=cube_id)
-        try:
-            remote = await self.create_remote(session, cube_id, spec, obj, self.key(obj, attempt))
-        except Conflict as conflict:
-            raise WaitTurn(f"{session.provider}: {conflict.message}") from None
+                createAttempt=attempt.number, createRequestedAt=now_rfc3339(), cubeId=vm_id)
+        if remote is None:
+            try:
+                remote = await self.create_remote(session, vm_id, spec, obj, attempt)
+            except Conflict as conflict:
+                raise WaitTurn(f"{session.provider_name}: {conflict.message}") from None
         ready, reason, message = self.readiness(remote)
         obj = await self.set_conditions(obj, ready=(ready, reason, message),
                                         synced=(True, "Created", f"created {self.noun} {remote.id}"),
-                                        id=remote.id, cubeId=cube_id, **self.status_fields(remote, spec))
-        self.event(obj, "Normal", "Created", f"created {session.provider} {self.noun} {remote.id}")
+                                        id=remote.id, cubeId=vm_id, **self.status_fields(remote, spec))
+        self.event(obj, "Normal", "Created", f"created {session.provider_name} {self.noun} {remote.id}")
         return CONVERGING_DELAY
 
-
-async def delete_child(reconciler_cls: type[ChildReconciler], body: kopf.Body, logger: Any) -> None:
-    """Deletion handler shared by the children: Orphan, gone Cube and 404 all end it."""
-    runtime: Runtime = get_runtime()
-    meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
-    namespace, name = meta["namespace"], meta["name"]
-    runtime.triggers.pop((reconciler_cls.plural, namespace, name), None)
-    if spec.get("deletionPolicy") == "Orphan":
-        kopf.info(body, reason="Orphaned", message=f"left {status.get('id')} in place (deletionPolicy Orphan)")
-        return
-    if not status.get("id") and not status.get("createRequestedAt"):
-        return
-    reconciler = reconciler_cls(runtime, body, logger)
-    cube_name = (spec.get("cubeRef") or {}).get("name", "")
-    try:
-        cube = await runtime.kube.get_custom("cubes", namespace, cube_name)
-    except NotFoundError:
-        kopf.info(body, reason="Deleted", message=f"Cube {cube_name} is gone; the provider removed the {reconciler.noun} with it")
-        return
-    cube_id = (cube.get("status") or {}).get("id") or status.get("cubeId")
-    if not cube_id or (status.get("cubeId") and status["cubeId"] != cube_id):
-        return  # its Cube was never created or was replaced: the provider object went with the old one
-    try:
-        session = await runtime.sessions.session(namespace, cube["spec"]["providerConfigRef"]["name"],
-                                                 require_ready=False)
+    # --- deletion -----------------------------------------------------------------------
+    async def delete_remote(self, memo: Any) -> str | None:
+        """Orphan, gone Cube and 404 end it; an id that never reached status is found, never created."""
+        meta, spec, status = self.live["metadata"], self.live.get("spec") or {}, self.live.get("status") or {}
+        namespace = meta["namespace"]
+        if not status.get("id") and not status.get("createRequestedAt"):
+            return None
+        cube_name = (spec.get("cubeRef") or {}).get("name", "")
+        try:
+            cube = await self.rt.kube.get_custom("cubes", namespace, cube_name)
+        except NotFoundError:
+            return f"Cube {cube_name} is gone; the provider removed the {self.noun} with it"
+        vm_id = (cube.get("status") or {}).get("id") or status.get("cubeId")
+        if not vm_id or (status.get("cubeId") and status["cubeId"] != vm_id):
+            return None  # its Cube was never created or was replaced: the object went with the old one
+        session = await self.provider_session(namespace, cube["spec"]["providerConfigRef"], require_ready=False)
+        if self.capability not in session.provider.capabilities:
+            return None  # it can never have been created there
         remote_id = status.get("id")
         if not remote_id:
-            typed = reconciler.spec_model.model_validate(spec)
-            remote = await reconciler.create_remote(session, cube_id, typed, dict(body),
-                                                    reconciler.key(dict(body), int(status.get("createAttempt") or 1)))
-            remote_id = remote.id
-        await reconciler.delete_remote(session, cube_id, remote_id)
-    except NotFound:
-        pass
-    except ProviderError as error:
-        _reason, message, _terminal = provider_error_reason(error)
-        kopf.warn(body, reason="DeletionBlocked", message=f"{reconciler.noun} not deleted yet: {message}")
-        raise kopf.TemporaryError(message, delay=retry_delay(error, 5.0)) from None
-    except ConfigProblem as problem:
-        kopf.warn(body, reason=problem.reason, message=problem.message)
-        raise kopf.TemporaryError(problem.message, delay=10) from None
-    kopf.info(body, reason="Deleted", message=f"deleted {session.provider} {reconciler.noun} {remote_id}")
+            found = await self.find_earlier(session, vm_id, dict(self.live))
+            if found is None:
+                if seconds_since(status.get("createRequestedAt")) < CREATE_GRACE_SECONDS:
+                    raise DeletionPending(f"no {self.noun} found yet for the create attempt; looking again",
+                                          delay=5.0)
+                return f"no {self.noun} was made by the create attempt; nothing to delete"
+            remote_id = found.id
+        try:
+            await self.delete_remote_object(session, vm_id, remote_id)
+        except NotFound:
+            pass
+        return f"deleted {session.provider_name} {self.noun} {remote_id}"

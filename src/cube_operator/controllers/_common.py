@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from ..metrics import RECONCILES
 from ..providers import (
@@ -37,17 +36,11 @@ PROVIDER_EVENT_ANNOTATION = "cube-operator.io/provider-event"
 TERMINAL_REASONS: tuple[str, ...] = (
     "InvalidSpec", "InvalidCredentials", "Forbidden", "WrongSpace", "Unsupported",
     "ProviderRejected", "ProviderError", "ImmutableFieldChanged", "CrossNamespaceReference",
-    "ExternalResourceNotFound", "SnapshotFailed", "ReceiverDisabled",
+    "ExternalResourceNotFound", "SnapshotFailed", "ReceiverDisabled", "DuplicateExternalResource",
 )
 
 
 PAUSED_MESSAGE = f'annotation {PAUSED_ANNOTATION} is "true"; nothing is reconciled'
-
-
-def spec_error(error: ValidationError) -> str:
-    """The first validation error as `spec.<path>: <what is wrong>`."""
-    first = error.errors()[0]
-    return "spec." + ".".join(map(str, first["loc"])) + ": " + first["msg"]
 
 
 def is_paused(meta: Any) -> bool:

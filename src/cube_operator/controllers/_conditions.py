@@ -12,6 +12,17 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def seconds_since(timestamp: str | None) -> float:
+    """Seconds since an RFC 3339 timestamp; infinity when absent or unreadable."""
+    if not timestamp:
+        return float("inf")
+    try:
+        then = datetime.datetime.fromisoformat(timestamp)
+    except ValueError:
+        return float("inf")
+    return (datetime.datetime.now(datetime.UTC) - then).total_seconds()
+
+
 def set_condition(
     conditions: list[dict[str, Any]] | None,
     type_: str,

@@ -1,4 +1,5 @@
-"""The base of every kind's daemon reconciler: status writes, conditions, events.
+"""The base of every kind's daemon reconciler: the pass preamble, status writes,
+conditions, events, and the deletion flow — written once for every kind.
 
 A reconciler reads the live body kopf keeps for its daemon, but prefers the version it
 wrote itself when that is newer (the watch event for our own patch may not have
@@ -9,13 +10,22 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import kopf
+from pydantic import BaseModel, ValidationError
 
 from ..metrics import observe_ready
-from ._common import PAUSED_MESSAGE, is_paused, newer
+from ..providers import Capability, ProviderError
+from ._common import (
+    PAUSED_MESSAGE,
+    is_paused,
+    newer,
+    provider_error_reason,
+    retry_delay,
+)
 from ._conditions import READY, SYNCED, same_ignoring_time, set_condition
 from ._kube import NotFoundError
+from ._problems import spec_error
 from ._runtime import Runtime
-from ._sessions import ConfigProblem, ProviderSession
+from ._sessions import ConfigProblem, ProviderSession, unsupported
 
 
 class Reconciling(Protocol):
@@ -24,8 +34,19 @@ class Reconciling(Protocol):
         ...
 
 
+class DeletionPending(Exception):
+    """The provider is still deleting; look again in ``delay`` seconds."""
+
+    def __init__(self, message: str, delay: float = 2.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
 class Reconciler:
     plural: str = ""
+    spec_model: type[BaseModel]
+    #: Whether ``spec.deletionPolicy: Orphan`` applies to this kind.
+    orphanable: bool = True
 
     def __init__(self, runtime: Runtime, body: kopf.Body, logger: Any) -> None:
         self.rt = runtime
@@ -33,6 +54,46 @@ class Reconciler:
         self.logger = logger
         self.written: dict[str, Any] | None = None
 
+    # --- the pass ---------------------------------------------------------------------
+    async def reconcile(self) -> float:
+        """The preamble every kind shares; the kind's work is :meth:`reconcile_spec`."""
+        obj = self.current()
+        if obj["metadata"].get("deletionTimestamp"):
+            return 60.0
+        if await self.paused(obj):
+            return 30.0
+        try:
+            spec = self.spec_model.model_validate(obj.get("spec") or {})
+        except ValidationError as error:
+            return await self.on_invalid_spec(obj, spec_error(error))
+        try:
+            return await self.reconcile_spec(obj, spec)
+        except ConfigProblem as problem:
+            return await self.on_problem(problem)
+        except ProviderError as error:
+            return await self.on_provider_error(error)
+
+    async def reconcile_spec(self, obj: dict[str, Any], spec: Any) -> float:
+        raise NotImplementedError
+
+    async def on_invalid_spec(self, obj: dict[str, Any], message: str) -> float:
+        await self.invalid_spec(obj, message)
+        return 300.0
+
+    async def on_problem(self, problem: ConfigProblem) -> float:
+        await self.wait_condition(self.current(), problem)
+        return problem.retry
+
+    async def on_provider_error(self, error: ProviderError) -> float:
+        reason, message, terminal = provider_error_reason(error)
+        obj = self.current()
+        # A transient error on an object that exists keeps its last Ready verdict.
+        keep_ready = bool((obj.get("status") or {}).get("id")) and not terminal
+        await self.set_conditions(obj, ready=None if keep_ready else (False, reason, message),
+                                  synced=(False, reason, message))
+        return retry_delay(error, 30.0 if terminal else 3.0)
+
+    # --- status -----------------------------------------------------------------------
     def current(self) -> dict[str, Any]:
         live = {
             "apiVersion": self.live.get("apiVersion"),
@@ -78,7 +139,9 @@ class Reconciler:
         kopf.event(kopf.Body(obj),  # type: ignore[arg-type]
                    type=type_, reason=reason, message=message)
 
-    async def provider_session(self, namespace: str, ref: dict[str, Any] | Any) -> ProviderSession:
+    # --- references -------------------------------------------------------------------
+    async def provider_session(self, namespace: str, ref: dict[str, Any] | Any, *,
+                               require_ready: bool = True) -> ProviderSession:
         name = ref.get("name") if isinstance(ref, dict) else ref.name
         other = ref.get("namespace") if isinstance(ref, dict) else getattr(ref, "namespace", None)
         if other and other != namespace:
@@ -87,7 +150,13 @@ class Reconciler:
                 f"providerConfigRef points to namespace {other!r}; only ProviderConfigs in the "
                 f"object's own namespace ({namespace}) may be used",
             )
-        return await self.rt.sessions.session(namespace, str(name))
+        return await self.rt.sessions.session(namespace, str(name), require_ready=require_ready)
+
+    @staticmethod
+    def require(session: ProviderSession, capability: Capability, what: str) -> None:
+        """Unsupported, before any provider call, when the provider lacks ``capability``."""
+        if capability not in session.provider.capabilities:
+            raise unsupported(session.provider_name, what)
 
     async def cube_of(self, namespace: str, cube_name: str, *, running: bool = True
                       ) -> tuple[dict[str, Any], ProviderSession, str]:
@@ -109,6 +178,7 @@ class Reconciler:
         session = await self.provider_session(namespace, cube["spec"]["providerConfigRef"])
         return cube, session, str(status["id"])
 
+    # --- common verdicts --------------------------------------------------------------
     async def paused(self, obj: dict[str, Any]) -> bool:
         """Report and skip a paused object."""
         if not is_paused(obj["metadata"]):
@@ -123,3 +193,47 @@ class Reconciler:
     async def wait_condition(self, obj: dict[str, Any], problem: ConfigProblem) -> None:
         await self.set_conditions(obj, ready=(False, problem.reason, problem.message),
                                   synced=(False, problem.reason, problem.message))
+
+    # --- deletion ---------------------------------------------------------------------
+    async def delete_remote(self, memo: Any) -> str | None:
+        """Remove the provider object; the message for the Deleted event, None when there
+        was nothing at the provider. Raise DeletionPending to look again later."""
+        return None
+
+    async def finalize(self, memo: Any) -> None:
+        """The kopf delete handler of every kind: Orphan, provider gone and 404 end it;
+        a provider outage or a configuration problem keeps the finalizer and says why."""
+        meta, spec, status = self.live["metadata"], self.live.get("spec") or {}, self.live.get("status") or {}
+        namespace, name = meta["namespace"], meta["name"]
+        self.rt.triggers.pop((self.plural, namespace, name), None)
+        if self.orphanable and spec.get("deletionPolicy") == "Orphan":
+            kopf.info(self.live, reason="Orphaned",
+                      message=f"left provider object {status.get('id')} in place (deletionPolicy Orphan)")
+            return
+        try:
+            message = await self.delete_remote(memo)
+        except DeletionPending as pending:
+            raise kopf.TemporaryError(str(pending), delay=pending.delay) from None
+        except ProviderError as error:
+            _reason, text, _terminal = provider_error_reason(error)
+            await self.blocked("DeletionBlocked", f"provider object {status.get('id') or ''} not "
+                                                  f"deleted yet: {text}".replace("  ", " "))
+            raise kopf.TemporaryError(text, delay=retry_delay(error, 5.0)) from None
+        except ConfigProblem as problem:
+            await self.blocked(problem.reason, f"cannot delete the provider object: {problem.message}; "
+                                               "fix it, or set spec.deletionPolicy: Orphan to keep it"
+                               if self.orphanable else problem.message)
+            raise kopf.TemporaryError(problem.message, delay=10) from None
+        if message:
+            kopf.info(self.live, reason="Deleted", message=message)
+
+    async def blocked(self, reason: str, message: str) -> None:
+        meta = self.live.get("metadata", {})
+        conditions = set_condition((self.live.get("status") or {}).get("conditions"), READY, False,
+                                   reason, message, meta.get("generation"))
+        try:
+            await self.rt.kube.patch_status(self.plural, meta["namespace"], meta["name"],
+                                            {"conditions": conditions})
+        except NotFoundError:
+            pass
+        kopf.warn(self.live, reason=reason, message=message)

@@ -26,6 +26,43 @@ class OperatorOptions:
         return None
 
 
+class VMIndex:
+    """Cubes by provider id, fed by the Cube reconcilers: the webhook receiver finds the
+    Cube a delivery is about without listing the namespace."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[tuple[str, str, str], set[str]] = {}
+        self._by_cube: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+    def put(self, namespace: str, provider_config: str, vm_id: str, cube: str) -> None:
+        key = (namespace, provider_config, vm_id)
+        old = self._by_cube.get((namespace, cube))
+        if old == key:
+            return
+        if old is not None:
+            self._discard(old, cube)
+        self._by_cube[(namespace, cube)] = key
+        self._by_id.setdefault(key, set()).add(cube)
+
+    def drop(self, namespace: str, cube: str) -> None:
+        old = self._by_cube.pop((namespace, cube), None)
+        if old is not None:
+            self._discard(old, cube)
+
+    def _discard(self, key: tuple[str, str, str], cube: str) -> None:
+        names = self._by_id.get(key)
+        if names is not None:
+            names.discard(cube)
+            if not names:
+                del self._by_id[key]
+
+    def lookup(self, namespace: str, provider_config: str, vm_id: str) -> set[str]:
+        return set(self._by_id.get((namespace, provider_config, vm_id), ()))
+
+    def __len__(self) -> int:
+        return len(self._by_cube)
+
+
 @dataclass
 class Runtime:
     options: OperatorOptions
@@ -36,6 +73,7 @@ class Runtime:
     triggers: dict[tuple[str, str, str], asyncio.Event] = field(default_factory=dict)
     # Objects whose daemon runs in this process; a paused HA standby has none.
     active: set[tuple[str, str, str]] = field(default_factory=set)
+    vm_index: VMIndex = field(default_factory=VMIndex)
 
     def trigger(self, plural: str, namespace: str, name: str) -> asyncio.Event:
         return self.triggers.setdefault((plural, namespace, name), asyncio.Event())

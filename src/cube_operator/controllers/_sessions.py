@@ -1,41 +1,56 @@
-"""One provider session per ProviderConfig: the client, its rate limiter, the fleet view.
+"""One provider session per ProviderConfig: the provider client, its budgets, the fleet view.
 
 Everything that talks to a provider on behalf of a ProviderConfig goes through the
-session, so the client-side rate limiter is shared by all objects that use it and
+session, so the rate budgets are shared by all objects of that provider account and
 observed state comes from one list call per poll interval, not one GET per object.
+Sessions are built from the provider registry: the plugin says which settings block,
+which Secret keys and which budgets a provider needs.
 """
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..providers import IMPLEMENTED_PROVIDERS, KrovaClient, KrovaCube
+from pydantic import ValidationError
+
+from ..api import ProviderConfigSpec
+from ..providers import (
+    KNOWN_PROVIDERS,
+    BudgetPool,
+    ObservedVM,
+    Provider,
+    ProviderConnection,
+    ProviderPlugin,
+    account_key,
+    implemented_providers,
+    plugin_for,
+)
 from ._conditions import get_condition
 from ._kube import Kube, NotFoundError
+from ._problems import ConfigProblem, spec_error
+from ._secrets import read_secret
+
+__all__ = ["ConfigProblem", "FleetView", "ProviderSession", "SessionRegistry", "unsupported"]
 
 
-class ConfigProblem(Exception):
-    """The object cannot be reconciled until the user fixes something; says what."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+def unsupported(provider: str, what: str) -> ConfigProblem:
+    """The condition for a capability ``provider`` lacks; raised before any provider call."""
+    return ConfigProblem("Unsupported", f"provider {provider} does not support {what}")
 
 
 @dataclass
 class FleetView:
-    """Provider VMs of one ProviderConfig, refreshed by one list call at most every `max_age`."""
+    """VMs of one ProviderConfig, refreshed by one list call at most every `max_age`."""
 
-    client: KrovaClient
-    cubes: dict[str, KrovaCube] = field(default_factory=dict)
+    provider: Provider
+    vms: dict[str, ObservedVM] = field(default_factory=dict)
     fetched_at: float = 0.0  # monotonic time the last list *started*
-    # Per cube: monotonic time of the newest observation (list start, GET, webhook).
+    # Per VM: monotonic time of the newest observation (list start, GET, webhook).
     seen_at: dict[str, float] = field(default_factory=dict)
     _inflight: asyncio.Task[None] | None = None
 
@@ -46,53 +61,64 @@ class FleetView:
 
     async def _list(self) -> None:
         started = time.monotonic()
-        cubes = await self.client.list_cubes()
-        fresher = {i: c for i, c in self.cubes.items() if self.seen_at.get(i, 0.0) > started}
-        self.cubes = {cube.id: cube for cube in cubes}
-        self.cubes.update(fresher)  # a GET or webhook newer than this list wins
-        self.seen_at = {i: max(started, self.seen_at.get(i, 0.0)) for i in self.cubes}
+        vms = await self.provider.list_vms()
+        fresher = {i: v for i, v in self.vms.items() if self.seen_at.get(i, 0.0) > started}
+        self.vms = {vm.id: vm for vm in vms}
+        self.vms.update(fresher)  # a GET or webhook newer than this list wins
+        self.seen_at = {i: max(started, self.seen_at.get(i, 0.0)) for i in self.vms}
         self.fetched_at = started
 
-    async def get(self, max_age: float) -> dict[str, KrovaCube]:
+    async def get(self, max_age: float) -> dict[str, ObservedVM]:
         if time.monotonic() - self.fetched_at > max_age:
             await self.refresh()
-        return self.cubes
+        return self.vms
 
-    def put(self, cube: KrovaCube) -> None:
+    def put(self, vm: ObservedVM) -> None:
         """Record what a create/get/webhook told us, without waiting for the next list."""
-        self.cubes[cube.id] = cube
-        self.seen_at[cube.id] = time.monotonic()
+        self.vms[vm.id] = vm
+        self.seen_at[vm.id] = time.monotonic()
 
-    def forget(self, cube_id: str) -> None:
-        self.cubes.pop(cube_id, None)
-        self.seen_at[cube_id] = time.monotonic()
+    def forget(self, vm_id: str) -> None:
+        self.vms.pop(vm_id, None)
+        self.seen_at[vm_id] = time.monotonic()
 
-    def observed_at(self, cube_id: str) -> float:
-        return self.seen_at.get(cube_id, self.fetched_at)
+    def observed_at(self, vm_id: str) -> float:
+        return self.seen_at.get(vm_id, self.fetched_at)
 
 
 @dataclass
 class ProviderSession:
     namespace: str
     name: str
-    provider: str
+    plugin: ProviderPlugin
     fingerprint: str
-    client: KrovaClient
+    provider: Provider
     poll_interval: float
     fleet: FleetView
     checked_at: float = 0.0
 
+    @property
+    def provider_name(self) -> str:
+        return self.plugin.name
+
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.provider.aclose()
 
 
-def decode_secret_value(secret: dict[str, Any], key: str) -> str | None:
-    data = secret.get("data") or {}
-    if key in data:
-        return base64.b64decode(data[key]).decode("utf-8").strip()
-    string_data = secret.get("stringData") or {}
-    value = string_data.get(key)
-    return str(value).strip() if value is not None else None
+def _plugin(provider: str, plugins: Mapping[str, ProviderPlugin] | None = None) -> ProviderPlugin:
+    plugin = plugins.get(provider) if plugins is not None else plugin_for(provider)
+    if plugin is None:
+        implemented = ", ".join(implemented_providers())
+        if provider in KNOWN_PROVIDERS:
+            raise ConfigProblem(
+                "Unsupported",
+                f"provider {provider!r} is not implemented by this operator version "
+                f"(implemented: {implemented})")
+        raise ConfigProblem(
+            "Unsupported",
+            f"unknown provider {provider!r}; known providers: {', '.join(KNOWN_PROVIDERS)} "
+            f"(implemented: {implemented})")
+    return plugin
 
 
 class SessionRegistry:
@@ -100,10 +126,14 @@ class SessionRegistry:
 
     CACHE_SECONDS = 5.0
 
-    def __init__(self, kube: Kube, default_poll_interval: float, observer: Any = None) -> None:
+    def __init__(self, kube: Kube, default_poll_interval: float, observer: Any = None, *,
+                 plugins: Mapping[str, ProviderPlugin] | None = None) -> None:
         self.kube = kube
         self.default_poll_interval = default_poll_interval
         self.observer = observer
+        # None: the provider registry. Tests hand in their own (an in-memory provider).
+        self.plugins = plugins
+        self.budgets = BudgetPool()
         self._sessions: dict[tuple[str, str], ProviderSession] = {}
         self._looked_up: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
@@ -144,58 +174,63 @@ class SessionRegistry:
         return await self.session_from_body(body)
 
     async def session_from_body(self, body: dict[str, Any]) -> ProviderSession:
-        meta, spec = body["metadata"], body.get("spec") or {}
+        meta, raw_spec = body["metadata"], body.get("spec") or {}
         namespace, name = meta["namespace"], meta["name"]
-        provider = spec.get("provider", "")
-        if provider not in IMPLEMENTED_PROVIDERS:
-            raise ConfigProblem(
-                "Unsupported",
-                f"provider {provider!r} is not implemented by this operator version "
-                f"(implemented: {', '.join(IMPLEMENTED_PROVIDERS)})",
-            )
-        ref = spec.get("credentialsSecretRef") or {}
-        secret_name, secret_key = ref.get("name", ""), ref.get("key", "apiKey")
+        plugin = _plugin(str(raw_spec.get("provider", "")), self.plugins)
         try:
-            secret = await self.kube.get_secret(namespace, secret_name)
-        except NotFoundError:
-            raise ConfigProblem(
-                "SecretNotFound", f"credentials Secret {namespace}/{secret_name} does not exist"
-            ) from None
-        api_key = decode_secret_value(secret, secret_key)
-        if not api_key:
-            raise ConfigProblem(
-                "SecretKeyMissing",
-                f"credentials Secret {namespace}/{secret_name} has no key {secret_key!r}",
-            )
-        space_id = (spec.get("krova") or {}).get("spaceId")
-        if provider == "krova" and not space_id:
-            raise ConfigProblem("InvalidSpec", "spec.krova.spaceId is required for provider krova")
-        # The fingerprint covers everything the client is built from; the key only as a hash.
-        fingerprint = hashlib.sha256(
-            json.dumps([spec, hashlib.sha256(api_key.encode()).hexdigest()], sort_keys=True).encode()
-        ).hexdigest()
+            spec = ProviderConfigSpec.model_validate(raw_spec)
+        except ValidationError as error:
+            raise ConfigProblem("InvalidSpec", spec_error(error)) from None
+        settings = getattr(spec, plugin.settings_field, None)
+        if settings is None and plugin.settings_required:
+            raise ConfigProblem("InvalidSpec", f"spec.{plugin.settings_field} is required for "
+                                               f"provider {plugin.name}")
+        for other in KNOWN_PROVIDERS:
+            if other != plugin.settings_field and raw_spec.get(other) is not None:
+                raise ConfigProblem("InvalidSpec", f"spec.{other} is for provider {other}; remove it "
+                                                   f"or set provider: {other}")
+        problems = plugin.check_settings(settings) if plugin.check_settings else []
+        if problems:
+            raise ConfigProblem("InvalidSpec", "; ".join(problems))
+
+        ref = spec.credentials_secret_ref
+        primary = ref.key or plugin.primary_key
+        wanted = [primary] + [k.name for k in plugin.credential_keys[1:]]
+        values = await read_secret(self.kube, namespace, ref.name, wanted,
+                                   what=f"credentials of provider {plugin.name}")
+        credentials = {plugin.primary_key: values[primary]}
+        credentials.update({k: values[k] for k in wanted[1:]})
+        for key in plugin.credential_keys:
+            problem = key.check(credentials[key.name]) if key.check else None
+            if problem:
+                shown = primary if key.name == plugin.primary_key else key.name
+                raise ConfigProblem("InvalidCredentials",
+                                    f"credentials Secret {namespace}/{ref.name} key {shown!r}: {problem}")
+
+        # The fingerprint covers everything the client is built from; secrets only as a hash.
+        account = account_key(plugin.name, spec.endpoint, credentials)
+        fingerprint = hashlib.sha256(json.dumps([raw_spec, account], sort_keys=True).encode()).hexdigest()
         async with self._lock:
             current = self._sessions.get((namespace, name))
             if current and current.fingerprint == fingerprint:
                 return current
-            rate = spec.get("rateLimit") or {}
-            kwargs: dict[str, Any] = {"api_key": api_key, "space_id": space_id}
-            if spec.get("endpoint"):
-                kwargs["endpoint"] = spec["endpoint"]
-            if rate:
-                kwargs["rate_limit"] = int(rate["requests"])
-                kwargs["rate_period"] = float(rate["periodSeconds"])
-            if self.observer is not None:
-                kwargs["observer"] = self.observer
-            client = KrovaClient(**kwargs)
+            override = ((spec.rate_limit.requests, spec.rate_limit.period_seconds)
+                        if spec.rate_limit else None)
+            connection = ProviderConnection(
+                endpoint=spec.endpoint, credentials=credentials, settings=settings,
+                budgets=self.budgets.budgets(plugin, account, override), observer=self.observer)
+            try:
+                provider = plugin.build(connection)
+            except ValueError as error:
+                raise ConfigProblem("InvalidSpec", f"provider {plugin.name}: {error}") from None
             session = ProviderSession(
                 namespace=namespace,
                 name=name,
-                provider=provider,
+                plugin=plugin,
                 fingerprint=fingerprint,
-                client=client,
-                poll_interval=float(spec.get("pollIntervalSeconds") or self.default_poll_interval),
-                fleet=FleetView(client),
+                provider=provider,
+                poll_interval=float(spec.poll_interval_seconds or self.default_poll_interval),
+                fleet=FleetView(provider),
             )
             self._sessions[(namespace, name)] = session
             if current:

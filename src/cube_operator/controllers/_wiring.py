@@ -1,7 +1,6 @@
-"""Register the same daemon + kick pattern for every kind, written once."""
+"""Register the same daemon + kick + delete pattern for every kind, written once."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -9,12 +8,12 @@ import kopf
 from ..api import GROUP, VERSION
 from ..metrics import forget_object
 from ._common import run_daemon_loop
-from ._reconciler import Reconciling
+from ._reconciler import Reconciler
 from ._registry import registry
-from ._runtime import Runtime, get_runtime
+from ._runtime import get_runtime
 
 
-def register_reconciler(plural: str, factory: Callable[[Runtime, kopf.Body, Any], Reconciling]) -> None:
+def register_reconciler(plural: str, factory: type[Reconciler], *, deletes: bool = True) -> None:
     @kopf.daemon(GROUP, VERSION, plural, id=f"{plural}-reconciler", cancellation_timeout=10.0, registry=registry)
     async def reconcile_daemon(body: kopf.Body, name: str, namespace: str | None, stopped: kopf.DaemonStopped,
                                logger: kopf.Logger, **_: Any) -> None:
@@ -34,3 +33,8 @@ def register_reconciler(plural: str, factory: Callable[[Runtime, kopf.Body, Any]
     @kopf.on.update(GROUP, VERSION, plural, id=f"{plural}-changed", registry=registry)
     async def changed(name: str, namespace: str | None, **_: Any) -> None:
         get_runtime().kick(plural, str(namespace), name)
+
+    if deletes:
+        @kopf.on.delete(GROUP, VERSION, plural, id=f"{plural}-deleted", registry=registry)
+        async def deleted(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+            await factory(get_runtime(), body, logger).finalize(memo)

@@ -3,12 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import kopf
-
-from ..api import GROUP, VERSION, DomainSpec
-from ..providers import KROVA_DNS_TARGET, Domain
-from ._child import ChildReconciler, delete_child
-from ._registry import registry
+from ..api import DomainSpec
+from ..providers import Capability, CreateAttempt, DomainBinding
+from ._child import ChildReconciler
 from ._sessions import ProviderSession
 from ._wiring import register_reconciler
 
@@ -19,41 +16,49 @@ class DomainReconciler(ChildReconciler):
     plural = PLURAL
     spec_model = DomainSpec
     noun = "domain"
+    capability = Capability.DOMAINS
+    capability_text = "custom domains"
+
+    @staticmethod
+    def facet(session: ProviderSession) -> Any:
+        assert session.provider.domains is not None
+        return session.provider.domains
 
     def needs_replace(self, spec: DomainSpec, status: dict[str, Any]) -> str | None:
         if status.get("port") is not None and status["port"] != spec.port:
             return f"port changed from {status['port']} to {spec.port}"
         return None
 
-    async def create_remote(self, session: ProviderSession, cube_id: str, spec: DomainSpec,
-                            obj: dict[str, Any], key: str) -> Domain:
-        return await session.client.add_domain(cube_id, domain=spec.domain, port=spec.port, idempotency_key=key)
+    async def create_remote(self, session: ProviderSession, vm_id: str, spec: DomainSpec,
+                            obj: dict[str, Any], attempt: CreateAttempt) -> DomainBinding:
+        added: DomainBinding = await self.facet(session).add_domain(
+            vm_id, domain=spec.domain, port=spec.port, attempt=attempt)
+        return added
 
-    async def list_remote(self, session: ProviderSession, cube_id: str) -> list[Domain]:
-        return await session.client.list_domains(cube_id)
+    async def list_remote(self, session: ProviderSession, vm_id: str) -> list[DomainBinding]:
+        found: list[DomainBinding] = await self.facet(session).list_domains(vm_id)
+        return found
 
-    async def delete_remote(self, session: ProviderSession, cube_id: str, remote_id: str) -> None:
-        await session.client.delete_domain(cube_id, remote_id)
+    async def delete_remote_object(self, session: ProviderSession, vm_id: str, remote_id: str) -> None:
+        await self.facet(session).delete_domain(vm_id, remote_id)
 
-    def status_fields(self, remote: Domain, spec: DomainSpec) -> dict[str, Any]:
-        cname = next((r for r in remote.records if r.type.upper() == "CNAME"), None)
+    def matches(self, remote: DomainBinding, spec: dict[str, Any], obj: dict[str, Any]) -> bool:
+        return remote.domain == spec.get("domain")
+
+    def status_fields(self, remote: DomainBinding, spec: DomainSpec) -> dict[str, Any]:
+        record = remote.dns_record
         return {
-            "state": remote.status,
+            "state": remote.provider_state,
             "port": remote.port if remote.port is not None else spec.port,
-            "dnsRecord": {"type": "CNAME", "name": cname.host if cname else remote.domain,
-                          "value": cname.value if cname else KROVA_DNS_TARGET},
+            "dnsRecord": {"type": record.type, "name": record.name, "value": record.value} if record else None,
         }
 
-    def readiness(self, remote: Domain) -> tuple[bool, str, str]:
-        if remote.status == "active":
+    def readiness(self, remote: DomainBinding) -> tuple[bool, str, str]:
+        if remote.active:
             return True, "Active", f"{remote.domain} routes to port {remote.port}"
-        return False, "PendingDNS", (f"{remote.domain} is {remote.status or 'pending'}: publish a CNAME "
-                                     f"record {remote.domain} → {KROVA_DNS_TARGET}")
+        record = remote.dns_record
+        hint = f": publish a {record.type} record {record.name} → {record.value}" if record else ""
+        return False, "PendingDNS", f"{remote.domain} is {remote.provider_state or 'pending'}{hint}"
 
 
 register_reconciler(PLURAL, DomainReconciler)
-
-
-@kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
-async def domain_deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-    await delete_child(DomainReconciler, body, logger)

@@ -8,9 +8,10 @@ from pydantic import ValidationError
 
 from ..api import GROUP, VERSION, ProviderConfigSpec
 from ..metrics import RECONCILES, forget_object, observe_ready
-from ..providers import ProviderError
-from ._common import PAUSED_MESSAGE, is_paused, provider_error_reason, spec_error
+from ..providers import ProviderError, plugin_for
+from ._common import PAUSED_MESSAGE, is_paused, provider_error_reason
 from ._conditions import READY, SYNCED, set_condition
+from ._problems import spec_error
 from ._registry import registry
 from ._runtime import get_runtime
 from ._sessions import ConfigProblem
@@ -54,16 +55,17 @@ async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: ko
     patch.status["provider"] = spec.provider
     try:
         session = await runtime.sessions.session_from_body(dict(body))
-        await session.client.check_credentials()
+        await session.provider.check_credentials()
     except ConfigProblem as problem:
         report(False, problem.reason, problem.message)
         return
     except ProviderError as error:
         reason, message, _terminal = provider_error_reason(error)
-        if error.status == 403:
-            reason = "WrongSpace"
-            message = (f"{spec.provider} refused access to space "
-                       f"{spec.krova.space_id if spec.krova else ''!s}: the API key belongs to another space")
+        plugin = plugin_for(spec.provider)
+        explained = plugin.explain_error(error, getattr(spec, plugin.settings_field, None)) \
+            if plugin and plugin.explain_error else None
+        if explained:
+            reason, message = explained
         report(False, reason, message)
         if not _terminal:
             raise kopf.TemporaryError(message, delay=10) from None

@@ -1,40 +1,44 @@
 """Inbound provider webhooks: verify, de-duplicate, and refresh the affected Cube now.
 
-`POST /webhooks/krova/{namespace}/{name}` — one URL per Webhook object, so the secret to
-verify with is known before the body is trusted. Rejections are 4xx and change nothing:
-unsigned or wrongly signed (401), oversized (413), replayed delivery id (409),
-malformed (400), unknown Webhook (404).
+`POST /webhooks/{provider}/{namespace}/{name}` — one URL per Webhook object, so the secret
+to verify with is known before the body is trusted (subscriptions made before this route
+had a provider segment used the same path). The provider's verifier, from the registry,
+checks the signature; rejections are 4xx and change nothing: unsigned, wrongly signed or
+stale (401), oversized (413), replayed delivery id (409), malformed (400), unknown
+Webhook or provider (404).
+
+The affected Cube is found through the provider-id index the reconcilers keep; only a
+replica that reconciles no such Cube (an HA standby) falls back to one list, after the
+signature has been verified, to hand the event to the active replica.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
+import time
 from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
 
-from ..providers import NotFound, ProviderError
+from ..providers import (
+    NotFound,
+    ProviderError,
+    VerifiedEvent,
+    WebhookRejected,
+    WebhookRejection,
+    plugin_for,
+)
 from ._common import PROVIDER_EVENT_ANNOTATION
 from ._kube import NotFoundError
 from ._runtime import Runtime, get_runtime
-from ._sessions import ConfigProblem, decode_secret_value
+from ._secrets import decode_secret_value
+from ._sessions import ConfigProblem
 from .webhook import RECEIVER_PATH
 
 logger = logging.getLogger("cube_operator.receiver")
 
 MAX_BODY_BYTES = 64 * 1024
 SEEN_DELIVERIES = 10_000
-
-
-def expected_signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_valid(secret: str, body: bytes, header: str) -> bool:
-    return hmac.compare_digest(expected_signature(secret, body).encode(), header.encode())
 
 
 class DeliveryLog:
@@ -73,73 +77,83 @@ class Receiver:
         response = await self._handle(request)
         if response.status >= 400:
             self.rejected[response.status] = self.rejected.get(response.status, 0) + 1
-            logger.warning("rejected webhook delivery for %s/%s: %s", request.match_info.get("namespace"),
-                           request.match_info.get("name"), response.status)
+            logger.warning("rejected %s webhook delivery for Webhook %s/%s: %s %s",
+                           request.match_info.get("provider"), request.match_info.get("namespace"),
+                           request.match_info.get("name"), response.status, response.text)
         return response
 
     async def _handle(self, request: web.Request) -> web.Response:
         runtime: Runtime = self._runtime()
+        provider = request.match_info["provider"]
         namespace, name = request.match_info["namespace"], request.match_info["name"]
+        plugin = plugin_for(provider)
+        if plugin is None or plugin.verify_webhook is None:
+            return _reject(404, f"no webhook receiver for provider {provider!r}")
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return _reject(413, f"body larger than {MAX_BODY_BYTES} bytes")
         body = await request.content.read(MAX_BODY_BYTES + 1)
         if len(body) > MAX_BODY_BYTES:
             return _reject(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        signature = request.headers.get("X-Krova-Signature", "")
-        delivery_id = request.headers.get("X-Krova-Delivery", "")
-        if not signature.startswith("sha256="):
-            return _reject(401, "missing X-Krova-Signature")
         try:
             webhook = await runtime.kube.get_custom("webhooks", namespace, name)
         except NotFoundError:
             return _reject(404, "no such Webhook")
-        ref = (webhook.get("spec") or {}).get("secretRef") or {}
+        ref = (webhook.get("spec") or {}).get("providerConfigRef") or {}
         try:
-            secret = decode_secret_value(await runtime.kube.get_secret(namespace, ref.get("name", "")),
-                                         ref.get("key", "secret"))
+            config = await runtime.sessions.provider_config(namespace, str(ref.get("name", "")))
+        except ConfigProblem:
+            return _reject(404, "the Webhook's ProviderConfig does not exist")
+        if (config.get("spec") or {}).get("provider") != provider:
+            return _reject(404, f"Webhook {namespace}/{name} is not a {provider} subscription")
+        secret_ref = (webhook.get("spec") or {}).get("secretRef") or {}
+        try:
+            secret = decode_secret_value(await runtime.kube.get_secret(namespace, secret_ref.get("name", "")),
+                                         secret_ref.get("key", "secret"))
         except NotFoundError:
             secret = None
-        if not secret or not signature_valid(secret, body, signature):
+        if not secret:
             return _reject(401, "signature does not match")
-        if not delivery_id:
-            return _reject(400, "missing X-Krova-Delivery")
-        if delivery_id in self.deliveries:
-            return _reject(409, "delivery already processed")
         try:
-            payload = json.loads(body)
-            cube_id = str(payload["data"]["id"])
-            event = str(payload.get("event") or request.headers.get("X-Krova-Event", ""))
-        except (ValueError, KeyError, TypeError):
-            return _reject(400, "payload is not a Krova event")
-        await self.refresh(runtime, namespace, webhook, cube_id, event, delivery_id)
-        self.deliveries.add(delivery_id)
+            event = plugin.verify_webhook(request.headers, body, secret, time.time())
+            if event.delivery_id in self.deliveries:
+                raise WebhookRejected(WebhookRejection.REPLAY, "delivery already processed")
+        except WebhookRejected as rejected:
+            return _reject(rejected.http_status, rejected.message)
+        await self.refresh(runtime, namespace, str(ref.get("name", "")), event)
+        self.deliveries.add(event.delivery_id)
         self.accepted += 1
         return web.json_response({"ok": True})
 
-    async def refresh(self, runtime: Runtime, namespace: str, webhook: dict[str, Any],
-                      cube_id: str, event: str, delivery_id: str) -> None:
-        cubes = [c["metadata"]["name"] for c in await runtime.kube.list_custom("cubes", namespace)
-                 if (c.get("status") or {}).get("id") == cube_id]
-        local = [name for name in cubes if ("cubes", namespace, name) in runtime.active]
-        for name in cubes:
-            if name not in local:
-                # Not reconciled here (a standby replica): hand the event to the active one.
-                await runtime.kube.patch_metadata("cubes", namespace, name, {
-                    "annotations": {PROVIDER_EVENT_ANNOTATION: f"{event} {delivery_id}"}})
+    async def refresh(self, runtime: Runtime, namespace: str, config_name: str, event: VerifiedEvent) -> None:
+        names = runtime.vm_index.lookup(namespace, config_name, event.vm_id)
+        if not names:
+            # No Cube with this id is reconciled here (an HA standby): find it once, after
+            # the signature was verified, and hand the event to the replica that is active.
+            names = {c["metadata"]["name"] for c in await runtime.kube.list_custom("cubes", namespace)
+                     if (c.get("status") or {}).get("id") == event.vm_id
+                     and ((c.get("spec") or {}).get("providerConfigRef") or {}).get("name") == config_name}
+        local = {n for n in names if ("cubes", namespace, n) in runtime.active}
+        for cube in sorted(names - local):
+            await runtime.kube.patch_metadata("cubes", namespace, cube, {
+                "annotations": {PROVIDER_EVENT_ANNOTATION: f"{event.event} {event.delivery_id}"}})
         if not local:
             return
-        ref = (webhook.get("spec") or {}).get("providerConfigRef") or {}
         try:
-            session = await runtime.sessions.session(namespace, ref.get("name", ""), require_ready=False)
-            if event == "cube.deleted":
-                session.fleet.forget(cube_id)
-            else:
-                session.fleet.put(await session.client.get_cube(cube_id))
-        except NotFound:
-            session.fleet.forget(cube_id)
-        except (ConfigProblem, ProviderError) as error:
-            # The event is still a reason to look: the daemon re-reads on its own.
-            logger.info("webhook %s for cube %s: refresh deferred (%s)", event, cube_id, type(error).__name__)
-        for name in local:
-            logger.info("webhook %s: refreshing Cube %s/%s", event, namespace, name)
-            runtime.kick("cubes", namespace, name)
+            session = await runtime.sessions.session(namespace, config_name, require_ready=False)
+        except ConfigProblem as problem:
+            logger.info("webhook %s for VM %s: refresh deferred (%s)", event.event, event.vm_id, problem.reason)
+        else:
+            try:
+                if event.vm_gone:
+                    session.fleet.forget(event.vm_id)
+                else:
+                    session.fleet.put(await session.provider.get_vm(event.vm_id))
+            except NotFound:
+                session.fleet.forget(event.vm_id)
+            except ProviderError as error:
+                # The event is still a reason to look: the daemon re-reads on its own.
+                logger.info("webhook %s for VM %s: refresh deferred (%s)", event.event, event.vm_id,
+                            type(error).__name__)
+        for cube in sorted(local):
+            logger.info("webhook %s: refreshing Cube %s/%s", event.event, namespace, cube)
+            runtime.kick("cubes", namespace, cube)

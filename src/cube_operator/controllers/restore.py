@@ -5,11 +5,10 @@ import time
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from ..api import RestoreSpec
-from ..providers import CubeState, InvalidState, NotFound, ProviderError
-from ._common import provider_error_reason, retry_delay, spec_error
+from ..providers import Capability, InvalidState, NotFound, ProviderError, VMState
+from ._common import provider_error_reason, retry_delay
 from ._conditions import now_rfc3339
 from ._kube import NotFoundError
 from ._reconciler import Reconciler
@@ -26,6 +25,8 @@ UNOBSERVED_TRANSITION_SECONDS = 5.0
 
 class RestoreReconciler(Reconciler):
     plural = PLURAL
+    spec_model = RestoreSpec
+    orphanable = False
 
     def __init__(self, runtime: Runtime, body: kopf.Body, logger: Any) -> None:
         super().__init__(runtime, body, logger)
@@ -46,28 +47,30 @@ class RestoreReconciler(Reconciler):
 
     async def reconcile(self) -> float:
         obj = self.current()
-        meta, status = obj["metadata"], obj.get("status") or {}
-        if meta.get("deletionTimestamp") or status.get("phase") in DONE:
+        if (obj.get("status") or {}).get("phase") in DONE:
             return 3600.0
-        if await self.paused(obj):
-            return 30.0
-        try:
-            spec = RestoreSpec.model_validate(obj.get("spec") or {})
-        except ValidationError as error:
-            return await self.finish(obj, False, "InvalidSpec", spec_error(error))
-        namespace = meta["namespace"]
-        try:
-            if status.get("phase") == "Running" and status.get("acceptedAt"):
-                return await self.watch(obj, namespace, spec)
-            return await self.start(obj, namespace, spec)
-        except ConfigProblem as problem:
-            return await self.pending(obj, problem.reason, problem.message)
-        except ProviderError as error:
-            reason, message, terminal = provider_error_reason(error)
-            if terminal:
-                return await self.finish(obj, False, reason, message)
-            await self.set_conditions(obj, synced=(False, reason, message))
-            return retry_delay(error, 3.0)
+        return await super().reconcile()
+
+    async def on_invalid_spec(self, obj: dict[str, Any], message: str) -> float:
+        return await self.finish(obj, False, "InvalidSpec", message)
+
+    async def on_problem(self, problem: ConfigProblem) -> float:
+        if problem.reason == "Unsupported":
+            return await self.finish(self.current(), False, problem.reason, problem.message)
+        return await self.pending(self.current(), problem.reason, problem.message)
+
+    async def on_provider_error(self, error: ProviderError) -> float:
+        reason, message, terminal = provider_error_reason(error)
+        if terminal:
+            return await self.finish(self.current(), False, reason, message)
+        await self.set_conditions(self.current(), synced=(False, reason, message))
+        return retry_delay(error, 3.0)
+
+    async def reconcile_spec(self, obj: dict[str, Any], spec: RestoreSpec) -> float:
+        namespace = obj["metadata"]["namespace"]
+        if (obj.get("status") or {}).get("phase") == "Running" and obj["status"].get("acceptedAt"):
+            return await self.watch(obj, namespace, spec)
+        return await self.start(obj, namespace, spec)
 
     async def start(self, obj: dict[str, Any], namespace: str, spec: RestoreSpec) -> float:
         try:
@@ -86,6 +89,7 @@ class RestoreReconciler(Reconciler):
                                      f"Snapshot {spec.snapshot_ref.name} is {snap_status.get('state') or 'not created'}, "
                                      "not complete; create the Restore once the Snapshot is Ready")
         _cube, session, cube_id = await self.cube_of(namespace, spec.cube_ref.name, running=False)
+        self.require(session, Capability.RESTORE, "restoring from snapshots")
         if snap_status.get("cubeId") and snap_status["cubeId"] != cube_id:
             return await self.finish(obj, False, "SnapshotOfAnotherCube",
                                      f"Snapshot {spec.snapshot_ref.name} was taken of provider cube "
@@ -96,24 +100,27 @@ class RestoreReconciler(Reconciler):
             phase="Running", cubeId=cube_id, snapshotId=snap_status["id"], startedAt=now_rfc3339(),
             message="restore requested")
         try:
-            await session.client.restore_snapshot(cube_id, snap_status["id"])
+            assert session.provider.restore is not None
+            await session.provider.restore.restore_snapshot(cube_id, snap_status["id"])
         except (InvalidState, NotFound) as error:
-            return await self.finish(obj, False, "ProviderRejected", f"{session.provider} refused the restore: {error.message}")
+            return await self.finish(obj, False, "ProviderRejected",
+                                     f"{session.provider_name} refused the restore: {error.message}")
         self.accepted_monotonic = time.monotonic()
         obj = await self.patch_status(obj, {"acceptedAt": now_rfc3339(), "message": "restore accepted; the Cube is restarting"})
-        self.event(obj, "Normal", "RestoreStarted", f"{session.provider} is restoring cube {cube_id} from {snap_status['id']}")
+        self.event(obj, "Normal", "RestoreStarted",
+                   f"{session.provider_name} is restoring VM {cube_id} from {snap_status['id']}")
         return 0.5
 
     async def watch(self, obj: dict[str, Any], namespace: str, spec: RestoreSpec) -> float:
         status = obj["status"]
         _cube, session, _ = await self.cube_of(namespace, spec.cube_ref.name, running=False)
-        remote = await session.client.get_cube(status["cubeId"])
+        remote = await session.provider.get_vm(status["cubeId"])
         session.fleet.put(remote)
         if self.accepted_monotonic is None:
             self.accepted_monotonic = time.monotonic()  # resumed after a restart
-        if remote.state == CubeState.ERROR:
+        if remote.state == VMState.ERROR:
             return await self.finish(obj, False, "CubeError", "the Cube went to state error during the restore")
-        if remote.state != CubeState.RUNNING:
+        if remote.state != VMState.RUNNING:
             self.saw_cube_leave_running = True
             return 0.5
         waited = time.monotonic() - self.accepted_monotonic
@@ -124,4 +131,4 @@ class RestoreReconciler(Reconciler):
         return 0.5
 
 
-register_reconciler(PLURAL, RestoreReconciler)
+register_reconciler(PLURAL, RestoreReconciler, deletes=False)

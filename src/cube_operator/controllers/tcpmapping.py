@@ -1,14 +1,12 @@
-"""TcpMapping controller: Krova has no update, so a changed port or allowlist replaces it."""
+"""TcpMapping controller: "TCP port P of this Cube reachable only from these CIDRs".
+Providers have no update for an exposure, so a changed port or allowlist replaces it."""
 from __future__ import annotations
 
 from typing import Any
 
-import kopf
-
-from ..api import GROUP, VERSION, TcpMappingSpec
-from ..providers import TcpMapping
-from ._child import ChildReconciler, delete_child
-from ._registry import registry
+from ..api import TcpMappingSpec
+from ..providers import Capability, CreateAttempt, TcpExposure
+from ._child import ChildReconciler
 from ._sessions import ProviderSession
 from ._wiring import register_reconciler
 
@@ -19,6 +17,13 @@ class TcpMappingReconciler(ChildReconciler):
     plural = PLURAL
     spec_model = TcpMappingSpec
     noun = "TCP mapping"
+    capability = Capability.TCP_EXPOSURE
+    capability_text = "TCP mappings"
+
+    @staticmethod
+    def facet(session: ProviderSession) -> Any:
+        assert session.provider.tcp is not None
+        return session.provider.tcp
 
     def validate(self, spec: TcpMappingSpec, cube: dict[str, Any]) -> str | None:
         ssh_port = int((cube.get("spec") or {}).get("sshPort") or 22)
@@ -36,36 +41,36 @@ class TcpMappingReconciler(ChildReconciler):
             return "label changed"
         return None
 
-    async def create_remote(self, session: ProviderSession, cube_id: str, spec: TcpMappingSpec,
-                            obj: dict[str, Any], key: str) -> TcpMapping:
-        return await session.client.create_tcp_mapping(
-            cube_id, cube_port=spec.cube_port, label=spec.label,
-            whitelisted_ips=list(spec.whitelisted_ips), idempotency_key=key)
+    async def create_remote(self, session: ProviderSession, vm_id: str, spec: TcpMappingSpec,
+                            obj: dict[str, Any], attempt: CreateAttempt) -> TcpExposure:
+        exposure: TcpExposure = await self.facet(session).expose(
+            vm_id, vm_port=spec.cube_port, label=spec.label,
+            allowed_cidrs=list(spec.whitelisted_ips), attempt=attempt)
+        return exposure
 
-    async def list_remote(self, session: ProviderSession, cube_id: str) -> list[TcpMapping]:
-        return await session.client.list_tcp_mappings(cube_id)
+    async def list_remote(self, session: ProviderSession, vm_id: str) -> list[TcpExposure]:
+        found: list[TcpExposure] = await self.facet(session).list_exposures(vm_id)
+        return found
 
-    async def delete_remote(self, session: ProviderSession, cube_id: str, remote_id: str) -> None:
-        await session.client.delete_tcp_mapping(cube_id, remote_id)
+    async def delete_remote_object(self, session: ProviderSession, vm_id: str, remote_id: str) -> None:
+        await self.facet(session).unexpose(vm_id, remote_id)
 
-    def status_fields(self, remote: TcpMapping, spec: Any) -> dict[str, Any]:
+    def matches(self, remote: TcpExposure, spec: dict[str, Any], obj: dict[str, Any]) -> bool:
+        return remote.vm_port == spec.get("cubePort")
+
+    def status_fields(self, remote: TcpExposure, spec: Any) -> dict[str, Any]:
         return {
             "hostPort": remote.host_port,
             "host": f"{remote.host}:{remote.host_port}" if remote.host else None,
-            "cubePort": remote.cube_port,
-            "whitelistedIps": list(remote.whitelisted_ips),
+            "cubePort": remote.vm_port,
+            "whitelistedIps": list(remote.allowed_cidrs),
             "label": remote.label,
         }
 
-    def readiness(self, remote: TcpMapping) -> tuple[bool, str, str]:
-        if remote.status == "active":
-            return True, "Active", f"host port {remote.host_port} forwards to port {remote.cube_port}"
-        return False, "Pending", f"mapping {remote.id} is {remote.status or 'pending'}"
+    def readiness(self, remote: TcpExposure) -> tuple[bool, str, str]:
+        if remote.active:
+            return True, "Active", f"host port {remote.host_port} forwards to port {remote.vm_port}"
+        return False, "Pending", f"mapping {remote.id} is {remote.provider_state or 'pending'}"
 
 
 register_reconciler(PLURAL, TcpMappingReconciler)
-
-
-@kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
-async def tcpmapping_deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-    await delete_child(TcpMappingReconciler, body, logger)

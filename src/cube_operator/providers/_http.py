@@ -2,15 +2,18 @@
 
 :class:`ProviderHTTP` wraps one :class:`httpx.AsyncClient` and adds, for every call:
 
-* client-side rate limiting of mutating calls (a shared :class:`RateLimiter`), so the
-  provider's limit is respected before the provider enforces it;
+* authentication as an :class:`httpx.Auth` (:class:`HeaderAuth`, :class:`BearerAuth`,
+  or a provider's own body-signing auth), whose secret values are scrubbed from errors;
+* client-side rate limiting by *budgets*: each call declares its kind (read, mutate,
+  provision) and waits for a slot in every budget that covers that kind, so the
+  provider's limits are respected before the provider enforces them;
 * 429 handling: ``Retry-After`` (seconds or HTTP-date) is waited out and the same
   request is sent again, up to a bounded total wait, then :class:`RateLimited`;
 * bounded, jittered exponential backoff for transient failures of *safe* calls only
   (GET/HEAD/PUT/DELETE, and POST/PATCH carrying an idempotency key); a mutating call
   that may have reached the server is never sent twice unless it is safe, while a
   connection that never opened is always retried;
-* mapping of status + ``{"error": "..."}`` body to :mod:`.errors`;
+* mapping of status + the provider's error envelope (a pluggable parser) to :mod:`.errors`;
 * credential hygiene: auth header values are scrubbed from every error message and
   never logged; ``repr`` shows provider and base URL only;
 * debug logging (method, route template, status, duration) and observer hooks for
@@ -24,8 +27,9 @@ import json as jsonlib
 import logging
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from importlib import metadata
 from typing import Any, Protocol, Self, runtime_checkable
 from urllib.parse import quote
@@ -54,9 +58,15 @@ from .errors import (
 
 __all__ = [
     "MUTATING_METHODS",
+    "BearerAuth",
+    "CallKind",
+    "ErrorParser",
+    "HeaderAuth",
     "ProviderHTTP",
     "ProviderObserver",
+    "RateBudget",
     "RetryPolicy",
+    "SecretAuth",
     "map_error",
     "redact",
 ]
@@ -82,6 +92,75 @@ try:
 except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     _VERSION = "0"
 USER_AGENT = f"cube-operator/{_VERSION}"
+
+
+class CallKind(StrEnum):
+    """What a call does, declared by the provider client (not guessed from the method):
+    budgets are per kind, e.g. NoKYC's separate limit for provisioning calls."""
+
+    READ = "read"
+    MUTATE = "mutate"
+    PROVISION = "provision"
+
+
+WRITES = frozenset({CallKind.MUTATE, CallKind.PROVISION})
+ALL_CALLS = frozenset(CallKind)
+
+
+@dataclass(frozen=True)
+class RateBudget:
+    """One client-side limit: ``limiter`` holds the calls of ``kinds``."""
+
+    limiter: RateLimiter
+    kinds: frozenset[CallKind] = WRITES
+    #: The budget the provider's ``X-RateLimit-*`` headers describe.
+    reports_server_headers: bool = True
+
+    def covers(self, kind: CallKind) -> bool:
+        return kind in self.kinds
+
+
+class SecretAuth(httpx.Auth):
+    """An :class:`httpx.Auth` that knows its secret values, so errors can scrub them."""
+
+    def secret_values(self) -> tuple[str, ...]:
+        return ()
+
+
+class HeaderAuth(SecretAuth):
+    """An API key in a header (Krova's ``X-API-KEY``, Voltage Park's ``x-api-token``)."""
+
+    def __init__(self, header: str, value: str) -> None:
+        self._header = header
+        self._value = value
+
+    def __repr__(self) -> str:
+        return f"HeaderAuth({self._header!r})"
+
+    def secret_values(self) -> tuple[str, ...]:
+        return (self._value,)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[self._header] = self._value
+        yield request
+
+
+class BearerAuth(HeaderAuth):
+    """``Authorization: Bearer <token>``."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__("Authorization", f"Bearer {token}")
+        self._token = token
+
+    def __repr__(self) -> str:
+        return "BearerAuth()"
+
+    def secret_values(self) -> tuple[str, ...]:
+        return (self._token, self._value)
+
+
+#: Reads a provider's error body: (message, provider error code), either may be None.
+ErrorParser = Callable[[bytes | str | None], tuple[str | None, str | None]]
 
 
 @runtime_checkable
@@ -138,22 +217,27 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def _error_text(body: bytes | str | None, fallback: str) -> str:
-    """The provider's ``{"error": "..."}`` text, else ``fallback``."""
+def json_error_envelope(body: bytes | str | None) -> tuple[str | None, str | None]:
+    """The common envelopes: ``{"error": "..."}``, ``{"error": {"message", "code"}}``,
+    ``{"message": ...}``, ``{"detail": ...}``; (None, None) for anything else."""
     if not body:
-        return fallback
+        return None, None
     try:
         parsed = jsonlib.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return fallback
+        return None, None
     if isinstance(parsed, dict):
         for key in ("error", "message", "detail"):
             value = parsed.get(key)
             if isinstance(value, str) and value:
-                return value
+                code = parsed.get("code") or parsed.get("error_code")
+                return value, str(code) if isinstance(code, str) else None
             if isinstance(value, dict) and isinstance(value.get("message"), str):
-                return str(value["message"])
-    return fallback
+                code = value.get("code")
+                return str(value["message"]), str(code) if isinstance(code, str) else None
+    return None, None
+
+
 
 
 _STATUS_ERRORS: dict[int, type[ProviderError]] = {
@@ -176,6 +260,7 @@ def map_error(
     route: str | None = None,
     secrets: Iterable[str] = (),
     retry_after: float | None = None,
+    parser: ErrorParser = json_error_envelope,
 ) -> ProviderError:
     """The exception for an HTTP error response; its message never holds a secret."""
     try:
@@ -184,7 +269,11 @@ def map_error(
         reason = HTTPStatus(status).phrase
     except ValueError:
         reason = "error"
-    message = redact(_error_text(body, reason), secrets)
+    try:
+        text, code = parser(body)
+    except Exception:  # noqa: BLE001 - a parser bug must not hide the HTTP error itself
+        text, code = None, None
+    message = redact(text or reason, secrets)
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 3] + "..."
     kwargs: dict[str, Any] = {
@@ -194,11 +283,14 @@ def map_error(
         "route": route,
     }
     if status == 429:
-        return RateLimited(message, retry_after=retry_after or 0.0, **kwargs)
-    cls = _STATUS_ERRORS.get(status)
-    if cls is None:
-        cls = Transient if status >= 500 else ProviderError
-    return cls(message, **kwargs)
+        error: ProviderError = RateLimited(message, retry_after=retry_after or 0.0, **kwargs)
+    else:
+        cls = _STATUS_ERRORS.get(status)
+        if cls is None:
+            cls = Transient if status >= 500 else ProviderError
+        error = cls(message, **kwargs)
+    error.code = redact(code, secrets) if code else None
+    return error
 
 
 class ProviderHTTP:
@@ -207,14 +299,18 @@ class ProviderHTTP:
     Args:
         provider: provider name used in errors, logs and metrics.
         base_url: API root, e.g. ``https://krova.cloud/api/v1``; routes are appended.
-        auth_headers: headers sent on authenticated calls; their values are secrets.
+        auth: how authenticated calls are signed; its secret values are scrubbed.
+        auth_headers: shorthand for a :class:`HeaderAuth` per header (tests, simple keys).
         timeout: seconds for connect, read, write and pool each.
-        rate_limiter: shared limiter for mutating calls; ``None`` disables it.
+        budgets: client-side limits; a call waits for a slot in each budget covering
+            its kind. Budgets may be shared by several clients (one provider account).
+        rate_limiter: shorthand for one budget over mutating and provisioning calls.
         retry: retry policy for transient failures of safe calls.
         max_rate_limit_wait: total seconds one call may spend waiting on rate limits
             (client-side and 429s) before :class:`RateLimited` is raised.
         observer: metrics hooks.
         transport: httpx transport (tests, ASGI).
+        error_parser: reads the provider's error envelope (message, code).
         secrets: further strings to scrub from error messages.
         clock, sleep: injectable for tests.
     """
@@ -224,8 +320,10 @@ class ProviderHTTP:
         *,
         provider: str,
         base_url: str,
+        auth: SecretAuth | None = None,
         auth_headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
+        budgets: Sequence[RateBudget] = (),
         rate_limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
         max_rate_limit_wait: float = 120.0,
@@ -233,18 +331,26 @@ class ProviderHTTP:
         transport: httpx.AsyncBaseTransport | None = None,
         idempotency_header: str = "Idempotency-Key",
         user_agent: str = USER_AGENT,
+        error_parser: ErrorParser = json_error_envelope,
         secrets: Iterable[str] = (),
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
-        self.rate_limiter = rate_limiter
+        self.budgets: tuple[RateBudget, ...] = tuple(budgets)
+        if rate_limiter is not None:
+            self.budgets += (RateBudget(rate_limiter, WRITES),)
         self.retry = retry if retry is not None else RetryPolicy()
         self.max_rate_limit_wait = max_rate_limit_wait
         self.observer = observer
-        self._auth_headers = dict(auth_headers or {})
-        self._secrets = tuple(s for s in (*self._auth_headers.values(), *secrets) if s)
+        auths: list[SecretAuth] = [auth] if auth is not None else []
+        auths += [HeaderAuth(k, v) for k, v in (auth_headers or {}).items()]
+        self._auth: SecretAuth | None = auths[0] if len(auths) == 1 else (
+            _AllOf(auths) if auths else None)
+        self._secrets = tuple(
+            s for s in (*(v for a in auths for v in a.secret_values()), *secrets) if s)
+        self._error_parser = error_parser
         self._idempotency_header = idempotency_header
         self._clock = clock
         self._sleep = sleep
@@ -255,6 +361,11 @@ class ProviderHTTP:
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             follow_redirects=False,
         )
+
+    @property
+    def rate_limiter(self) -> RateLimiter | None:
+        """The first budget's limiter (the one most providers have)."""
+        return self.budgets[0].limiter if self.budgets else None
 
     def __repr__(self) -> str:
         return f"ProviderHTTP(provider={self.provider!r}, base_url={self.base_url!r})"
@@ -320,9 +431,11 @@ class ProviderHTTP:
         method: str,
         route: str,
         *,
+        kind: CallKind,
         path: Mapping[str, str] | None = None,
         params: Mapping[str, str | int] | None = None,
         json: Any = None,
+        data: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         authenticated: bool = True,
         retry_safe: bool | None = None,
@@ -330,59 +443,61 @@ class ProviderHTTP:
         """Send one logical call; returns the 2xx response or raises a ProviderError.
 
         ``route`` is the path template (``/spaces/{spaceId}/cubes``), filled from
-        ``path``. ``retry_safe`` overrides whether transient failures after the request
-        may have reached the server are retried (default: GET/HEAD/OPTIONS/PUT/DELETE,
-        or any call carrying an ``idempotency_key``).
+        ``path``. ``kind`` picks the rate-limit budgets the call waits for. ``retry_safe``
+        overrides whether transient failures after the request may have reached the
+        server are retried (default: GET/HEAD/OPTIONS/PUT/DELETE, or any call carrying
+        an ``idempotency_key``). ``data`` is a form body (signed-form providers).
         """
         method = method.upper()
         url = self.expand(route, path).lstrip("/")
         headers: dict[str, str] = {}
-        if authenticated:
-            headers.update(self._auth_headers)
+        auth = self._auth if authenticated else None
         if idempotency_key is not None:
             if not idempotency_key or len(idempotency_key) > 255:
                 raise ValueError("idempotency key must be 1..255 characters")
             headers[self._idempotency_header] = idempotency_key
         if retry_safe is None:
             retry_safe = method in _SAFE_METHODS or idempotency_key is not None
-        limited = self.rate_limiter is not None and method in MUTATING_METHODS
+        budgets = [b for b in self.budgets if b.covers(kind)]
+        limited = bool(budgets)
 
         waited = 0.0  # seconds spent on rate limits by this call
         attempt = 0  # transient retries so far
         while True:
-            reservation: Reservation | None = None
+            reservations: list[Reservation] = []
             if limited:
-                reservation, slept = await self._wait_for_slot(method, route, waited)
+                reservations, slept = await self._wait_for_slots(budgets, method, route, waited)
                 waited += slept
 
             started = time.perf_counter()
             failure: httpx.TransportError | None = None
             try:
                 response = await self._client.request(
-                    method, url, params=params, json=json, headers=headers
+                    method, url, params=params, json=json, data=data, headers=headers,
+                    auth=auth,
                 )
             except httpx.TransportError as exc:
                 failure = exc
             finally:
-                if reservation is not None and self.rate_limiter is not None:
+                for budget, reservation in zip(budgets, reservations, strict=False):
                     if isinstance(failure, _NOT_SENT_ERRORS):
-                        self.rate_limiter.release(reservation)
+                        budget.limiter.release(reservation)
                     else:
-                        self.rate_limiter.complete(reservation)
+                        budget.limiter.complete(reservation)
             if failure is not None:
                 # Handled outside the ``except`` so the httpx exception (whose text or
                 # attached request could carry secrets) is not chained as __context__.
                 elapsed = time.perf_counter() - started
                 self._observe_request(method, route, None, elapsed)
-                kind = type(failure).__name__
+                error_name = type(failure).__name__
                 not_sent = isinstance(failure, _NOT_SENT_ERRORS)
                 if (retry_safe or not_sent) and attempt < self.retry.retries:
                     attempt += 1
-                    await self._backoff(method, route, attempt, kind)
+                    await self._backoff(method, route, attempt, error_name)
                     continue
-                detail = redact(str(failure) or kind, self._secrets)
+                detail = redact(str(failure) or error_name, self._secrets)
                 raise Transient(
-                    f"{kind}: {detail}"[:_MAX_MESSAGE],
+                    f"{error_name}: {detail}"[:_MAX_MESSAGE],
                     provider=self.provider,
                     method=method,
                     route=route,
@@ -391,7 +506,7 @@ class ProviderHTTP:
             status = response.status_code
             self._observe_request(method, route, status, elapsed)
             if limited:
-                self._observe_server_limits(response)
+                self._observe_server_limits(response, budgets)
             if response.headers.get("Idempotency-Replayed", "").lower() == "true":
                 logger.debug("%s %s %s: idempotent replay", self.provider, method, route)
 
@@ -402,12 +517,12 @@ class ProviderHTTP:
             if status == 429:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 if retry_after is None:
-                    retry_after = self._fallback_retry_after()
+                    retry_after = self._fallback_retry_after(budgets or self.budgets)
                 retry_after = max(retry_after, _MIN_RETRY_AFTER)
-                if limited and self.rate_limiter is not None:
-                    self.rate_limiter.block_for(retry_after)
-                budget = self.max_rate_limit_wait - waited
-                if retry_after > budget:
+                for held in budgets:
+                    held.limiter.block_for(retry_after)
+                remaining = self.max_rate_limit_wait - waited
+                if retry_after > remaining:
                     raise map_error(
                         self.provider,
                         status,
@@ -416,6 +531,7 @@ class ProviderHTTP:
                         route=route,
                         secrets=self._secrets,
                         retry_after=retry_after,
+                        parser=self._error_parser,
                     )
                 if not limited:
                     self._observe_wait(retry_after, "429 Retry-After")
@@ -428,7 +544,8 @@ class ProviderHTTP:
                 await self._backoff(method, route, attempt, f"HTTP {status}")
                 continue
             raise map_error(
-                self.provider, status, body, method=method, route=route, secrets=self._secrets
+                self.provider, status, body, method=method, route=route, secrets=self._secrets,
+                parser=self._error_parser,
             )
 
     async def request_json(
@@ -465,34 +582,35 @@ class ProviderHTTP:
 
     # -- waiting --------------------------------------------------------------------
 
-    async def _wait_for_slot(
-        self, method: str, route: str, waited: float
-    ) -> tuple[Reservation, float]:
-        """Sleep until the limiter grants a send slot; returns it and the seconds slept.
+    async def _wait_for_slots(
+        self, budgets: Sequence[RateBudget], method: str, route: str, waited: float
+    ) -> tuple[list[Reservation], float]:
+        """Sleep until every budget grants a send slot; returns them and the seconds slept.
 
         Raises RateLimited, without sleeping, when the wait would exceed what is left of
         the call's budget (``waited`` seconds of it are already spent).
         """
-        limiter = self.rate_limiter
-        assert limiter is not None
-        delay = limiter.peek_delay()
+        limiters = [b.limiter for b in budgets]
+        delay = max(limiter.peek_delay() for limiter in limiters)
         self._check_budget(method, route, waited, delay)
-        reservation = limiter.reserve()
+        reservations = [limiter.reserve() for limiter in limiters]
         slept = 0.0
-        delay = reservation.delay
+        delay = max(r.delay for r in reservations)
         try:
             while delay > 0:
                 self._observe_wait(delay, "rate limit slot")
                 await self._sleep(delay)
                 slept += delay
                 # Earlier sends may have finished later than planned, or a 429 arrived.
-                delay = limiter.recheck(reservation)
+                delay = max(
+                    limiter.recheck(r) for limiter, r in zip(limiters, reservations, strict=True))
                 if delay > 0:
                     self._check_budget(method, route, waited + slept, delay)
         except BaseException:
-            limiter.release(reservation)
+            for limiter, reservation in zip(limiters, reservations, strict=True):
+                limiter.release(reservation)
             raise
-        return reservation, slept
+        return reservations, slept
 
     def _check_budget(self, method: str, route: str, waited: float, delay: float) -> None:
         budget = self.max_rate_limit_wait - waited
@@ -506,17 +624,19 @@ class ProviderHTTP:
                 f"remaining wait budget of {max(budget, 0.0):.1f}s",
             )
 
-    def _fallback_retry_after(self) -> float:
+    @staticmethod
+    def _fallback_retry_after(budgets: Sequence[RateBudget]) -> float:
         """A 429 without a usable ``Retry-After``: wait for one slot to free up."""
-        limiter = self.rate_limiter
-        if limiter is not None:
-            return limiter.period / limiter.limit
+        if budgets:
+            return max(b.limiter.period / b.limiter.limit for b in budgets)
         return 1.0
 
-    def _observe_server_limits(self, response: httpx.Response) -> None:
-        limiter = self.rate_limiter
-        if limiter is None:
+    @staticmethod
+    def _observe_server_limits(response: httpx.Response, budgets: Sequence[RateBudget]) -> None:
+        reporting = [b for b in budgets if b.reports_server_headers]
+        if not reporting:
             return
+        limiter = reporting[0].limiter
         headers = response.headers
         raw_remaining = headers.get("X-RateLimit-Remaining", headers.get("RateLimit-Remaining"))
         if raw_remaining is None:
@@ -543,3 +663,20 @@ class ProviderHTTP:
             delay,
         )
         await self._sleep(delay)
+
+
+class _AllOf(SecretAuth):
+    """Several auths applied in turn (e.g. two header keys)."""
+
+    def __init__(self, auths: Sequence[SecretAuth]) -> None:
+        self._auths = tuple(auths)
+
+    def secret_values(self) -> tuple[str, ...]:
+        return tuple(v for a in self._auths for v in a.secret_values())
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        for auth in self._auths:
+            flow = auth.auth_flow(request)
+            request = next(flow)
+            flow.close()
+        yield request

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = [
     "Conflict",
+    "DuplicateExternalResource",
     "Forbidden",
     "Invalid",
     "InvalidState",
@@ -37,8 +38,11 @@ class ProviderError(Exception):
         method: HTTP method of the failed call, when there was one.
         route: path template of the failed call (``/spaces/{spaceId}/cubes``), when
             there was one.
+        code: the provider's own error code (``forbidden_scope``, ``VPS_NOT_FOUND``),
+            when its error envelope has one.
     """
 
+    code: str | None = None
     provider: str
     status: int | None
     message: str
@@ -143,3 +147,12 @@ class Transient(ProviderError):
 
 class Unsupported(ProviderError):
     """The provider lacks this capability (no TCP mappings, no snapshots, ...)."""
+
+
+class DuplicateExternalResource(ProviderError):
+    """More than one provider object matches one create attempt; the operator never
+    guesses which is ours (``ids`` lists them)."""
+
+    def __init__(self, message: str, *, provider: str, ids: list[str]) -> None:
+        super().__init__(message, provider=provider)
+        self.ids = list(ids)

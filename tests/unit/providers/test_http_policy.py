@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from cube_operator.providers import (
+    CallKind,
     InvalidState,
     RateLimited,
     RateLimiter,
@@ -94,7 +95,7 @@ async def test_429_with_http_date_is_waited_out(clock: Any) -> None:
     handler, seen = scripted(err(429, "slow down", {"Retry-After": format_datetime(when, True)}))
     recorder = Recorder()
     async with make_http(clock, handler, observer=recorder) as http:
-        response = await http.request("POST", "/things", json={})
+        response = await http.request("POST", "/things", kind=CallKind.MUTATE, json={})
     assert response.status_code == 200
     assert len(seen) == 2
     assert sum(clock.sleeps) == pytest.approx(30.0, abs=2.0)
@@ -105,9 +106,9 @@ async def test_429_with_http_date_is_waited_out(clock: Any) -> None:
 async def test_429_seconds_wait_blocks_other_mutations_too(clock: Any) -> None:
     handler, seen = scripted(err(429, headers={"Retry-After": "5"}))
     async with make_http(clock, handler) as http:
-        await http.request("DELETE", "/things/{id}", path={"id": "a"})
+        await http.request("DELETE", "/things/{id}", kind=CallKind.MUTATE, path={"id": "a"})
         start = clock.now
-        await http.request("DELETE", "/things/{id}", path={"id": "b"})
+        await http.request("DELETE", "/things/{id}", kind=CallKind.MUTATE, path={"id": "b"})
     assert clock.now == start  # the block has passed already
     assert sum(clock.sleeps) == pytest.approx(5.0)
     assert [r.url.path for r in seen] == ["/api/v1/things/a"] * 2 + ["/api/v1/things/b"]
@@ -117,7 +118,7 @@ async def test_429_beyond_budget_raises_rate_limited_without_sleeping(clock: Any
     handler, seen = scripted(err(429, "Too many requests", {"Retry-After": "300"}))
     async with make_http(clock, handler, max_wait=120.0) as http:
         with pytest.raises(RateLimited) as info:
-            await http.request("POST", "/things", json={})
+            await http.request("POST", "/things", kind=CallKind.MUTATE, json={})
     assert info.value.retry_after == 300.0
     assert info.value.status == 429
     assert info.value.message == "Too many requests"
@@ -129,7 +130,7 @@ async def test_repeated_429s_exhaust_the_budget(clock: Any) -> None:
     handler, seen = scripted(*[err(429, headers={"Retry-After": "40"}) for _ in range(10)])
     async with make_http(clock, handler, max_wait=100.0) as http:
         with pytest.raises(RateLimited) as info:
-            await http.request("POST", "/things", json={})
+            await http.request("POST", "/things", kind=CallKind.MUTATE, json={})
     # 40 + 40 waited, the third 40 would exceed 100.
     assert len(seen) == 3
     assert sum(clock.sleeps) == pytest.approx(80.0)
@@ -139,7 +140,7 @@ async def test_repeated_429s_exhaust_the_budget(clock: Any) -> None:
 async def test_429_on_get_is_waited_out_too(clock: Any) -> None:
     handler, seen = scripted(err(429), err(429, headers={"Retry-After": "garbage"}))
     async with make_http(clock, handler, limit=10, period=60.0) as http:
-        await http.request("GET", "/things")
+        await http.request("GET", "/things", kind=CallKind.READ)
     assert len(seen) == 3
     assert clock.sleeps == [pytest.approx(6.0), pytest.approx(6.0)]  # period / limit
 
@@ -147,10 +148,10 @@ async def test_429_on_get_is_waited_out_too(clock: Any) -> None:
 async def test_client_side_wait_beyond_budget_raises_before_sending(clock: Any) -> None:
     handler, seen = scripted()
     async with make_http(clock, handler, limit=2, period=600.0, max_wait=60.0) as http:
-        await http.request("POST", "/a", json={})
-        await http.request("POST", "/a", json={})
+        await http.request("POST", "/a", kind=CallKind.MUTATE, json={})
+        await http.request("POST", "/a", kind=CallKind.MUTATE, json={})
         with pytest.raises(RateLimited) as info:
-            await http.request("POST", "/a", json={})
+            await http.request("POST", "/a", kind=CallKind.MUTATE, json={})
     assert info.value.status is None
     assert info.value.retry_after == pytest.approx(600.0)
     assert len(seen) == 2
@@ -168,7 +169,7 @@ async def test_window_counts_from_responses_not_requests(clock: Any) -> None:
 
     async with make_http(clock, slow, limit=2, period=10.0) as http:
         for _ in range(5):
-            await http.request("POST", "/a", json={})
+            await http.request("POST", "/a", kind=CallKind.MUTATE, json={})
     for i in range(len(sends) - 2):
         assert sends[i + 2] >= sends[i] + 0.5 + 10.0
 
@@ -177,7 +178,7 @@ async def test_get_is_not_rate_limited_client_side(clock: Any) -> None:
     handler, seen = scripted()
     async with make_http(clock, handler, limit=1, period=600.0) as http:
         for _ in range(5):
-            await http.request("GET", "/a")
+            await http.request("GET", "/a", kind=CallKind.READ)
     assert len(seen) == 5
     assert clock.sleeps == []
 
@@ -191,8 +192,8 @@ async def test_server_remaining_zero_holds_next_mutation(clock: Any) -> None:
         )
     )
     async with make_http(clock, handler) as http:
-        await http.request("POST", "/a", json={})
-        await http.request("POST", "/a", json={})
+        await http.request("POST", "/a", kind=CallKind.MUTATE, json={})
+        await http.request("POST", "/a", kind=CallKind.MUTATE, json={})
     assert sum(clock.sleeps) == pytest.approx(15.0)
     assert len(seen) == 2
 
@@ -200,7 +201,7 @@ async def test_server_remaining_zero_holds_next_mutation(clock: Any) -> None:
 async def test_transient_get_is_retried_with_backoff(clock: Any) -> None:
     handler, seen = scripted(err(500), err(503), httpx.ReadTimeout("slow"))
     async with make_http(clock, handler) as http:
-        response = await http.request("GET", "/a")
+        response = await http.request("GET", "/a", kind=CallKind.READ)
     assert response.status_code == 200
     assert len(seen) == 4
     assert len(clock.sleeps) == 3
@@ -211,7 +212,7 @@ async def test_retries_are_bounded(clock: Any) -> None:
     handler, seen = scripted(*[err(502, "bad gateway") for _ in range(10)])
     async with make_http(clock, handler, retries=2) as http:
         with pytest.raises(Transient) as info:
-            await http.request("GET", "/a")
+            await http.request("GET", "/a", kind=CallKind.READ)
     assert len(seen) == 3
     assert info.value.status == 502
 
@@ -220,7 +221,7 @@ async def test_post_without_key_is_not_resent_after_it_may_have_arrived(clock: A
     handler, seen = scripted(httpx.ReadTimeout("timed out"))
     async with make_http(clock, handler) as http:
         with pytest.raises(Transient) as info:
-            await http.request("POST", "/a", json={})
+            await http.request("POST", "/a", kind=CallKind.MUTATE, json={})
     assert len(seen) == 1
     assert info.value.status is None
     assert "ReadTimeout" in info.value.message
@@ -229,14 +230,14 @@ async def test_post_without_key_is_not_resent_after_it_may_have_arrived(clock: A
 async def test_post_without_key_is_resent_when_it_never_left(clock: Any) -> None:
     handler, seen = scripted(httpx.ConnectError("refused"), httpx.ConnectTimeout("slow"))
     async with make_http(clock, handler) as http:
-        await http.request("POST", "/a", json={})
+        await http.request("POST", "/a", kind=CallKind.MUTATE, json={})
     assert len(seen) == 3
 
 
 async def test_post_with_idempotency_key_is_retried(clock: Any) -> None:
     handler, seen = scripted(httpx.RemoteProtocolError("dropped"), err(500))
     async with make_http(clock, handler) as http:
-        await http.request("POST", "/a", json={}, idempotency_key="create-1")
+        await http.request("POST", "/a", kind=CallKind.MUTATE, json={}, idempotency_key="create-1")
     assert len(seen) == 3
     assert {r.headers["Idempotency-Key"] for r in seen} == {"create-1"}
 
@@ -245,10 +246,10 @@ async def test_delete_and_put_are_retried_but_not_422(clock: Any) -> None:
     ok = httpx.Response(200, json={"success": True})
     handler, seen = scripted(err(500), ok, err(504), ok, err(422, "Cube is sleeping"))
     async with make_http(clock, handler) as http:
-        await http.request("DELETE", "/a/{id}", path={"id": "x"})
-        await http.request("PUT", "/a/{id}/port", path={"id": "x"}, json={"p": 1})
+        await http.request("DELETE", "/a/{id}", kind=CallKind.MUTATE, path={"id": "x"})
+        await http.request("PUT", "/a/{id}/port", kind=CallKind.MUTATE, path={"id": "x"}, json={"p": 1})
         with pytest.raises(InvalidState):
-            await http.request("DELETE", "/a/{id}", path={"id": "x"})
+            await http.request("DELETE", "/a/{id}", kind=CallKind.MUTATE, path={"id": "x"})
     assert len(seen) == 5
 
 
@@ -256,15 +257,15 @@ async def test_retry_safe_override(clock: Any) -> None:
     handler, seen = scripted(err(500))
     async with make_http(clock, handler) as http:
         with pytest.raises(Transient):
-            await http.request("DELETE", "/a", retry_safe=False)
+            await http.request("DELETE", "/a", kind=CallKind.MUTATE, retry_safe=False)
     assert len(seen) == 1
 
 
 async def test_headers_auth_only_when_authenticated(clock: Any) -> None:
     handler, seen = scripted()
     async with make_http(clock, handler) as http:
-        await http.request("GET", "/public", authenticated=False)
-        await http.request("GET", "/private", params={"page": 2})
+        await http.request("GET", "/public", kind=CallKind.READ, authenticated=False)
+        await http.request("GET", "/private", kind=CallKind.READ, params={"page": 2})
     assert "X-API-KEY" not in seen[0].headers
     assert seen[1].headers["X-API-KEY"] == KEY
     assert seen[1].url.params["page"] == "2"
@@ -274,7 +275,7 @@ async def test_headers_auth_only_when_authenticated(clock: Any) -> None:
 async def test_path_parameters_are_quoted(clock: Any) -> None:
     handler, seen = scripted()
     async with make_http(clock, handler) as http:
-        await http.request("GET", "/cubes/{cubeId}", path={"cubeId": "../x y/z"})
+        await http.request("GET", "/cubes/{cubeId}", kind=CallKind.READ, path={"cubeId": "../x y/z"})
     assert seen[0].url.raw_path == b"/api/v1/cubes/..%2Fx%20y%2Fz"
 
 
@@ -282,9 +283,9 @@ async def test_idempotency_key_length_is_checked(clock: Any) -> None:
     handler, _ = scripted()
     async with make_http(clock, handler) as http:
         with pytest.raises(ValueError):
-            await http.request("POST", "/a", idempotency_key="k" * 256)
+            await http.request("POST", "/a", kind=CallKind.MUTATE, idempotency_key="k" * 256)
         with pytest.raises(ValueError):
-            await http.request("POST", "/a", idempotency_key="")
+            await http.request("POST", "/a", kind=CallKind.MUTATE, idempotency_key="")
 
 
 async def test_request_json_rejects_non_objects(clock: Any) -> None:
@@ -295,10 +296,10 @@ async def test_request_json_rejects_non_objects(clock: Any) -> None:
     )
     async with make_http(clock, handler) as http:
         with pytest.raises(Transient, match="not JSON"):
-            await http.request_json("GET", "/a")
+            await http.request_json("GET", "/a", kind=CallKind.READ)
         with pytest.raises(Transient, match="JSON object"):
-            await http.request_json("GET", "/a")
-        assert await http.request_json("GET", "/a") == {}
+            await http.request_json("GET", "/a", kind=CallKind.READ)
+        assert await http.request_json("GET", "/a", kind=CallKind.READ) == {}
 
 
 async def test_broken_observer_does_not_break_calls(clock: Any) -> None:
@@ -311,7 +312,7 @@ async def test_broken_observer_does_not_break_calls(clock: Any) -> None:
 
     handler, _ = scripted(err(429, headers={"Retry-After": "1"}))
     async with make_http(clock, handler, observer=Broken()) as http:
-        response = await http.request("POST", "/a", json={})
+        response = await http.request("POST", "/a", kind=CallKind.MUTATE, json={})
     assert response.status_code == 200
 
 
@@ -319,7 +320,7 @@ async def test_transport_error_text_is_scrubbed(clock: Any) -> None:
     handler, _ = scripted(*[httpx.ReadError(f"boom near {KEY}") for _ in range(5)])
     async with make_http(clock, handler, retries=1) as http:
         with pytest.raises(Transient) as info:
-            await http.request("GET", "/a")
+            await http.request("GET", "/a", kind=CallKind.READ)
     assert KEY not in str(info.value)
     assert KEY not in repr(info.value)
     assert "[REDACTED]" in info.value.message

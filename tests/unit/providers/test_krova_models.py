@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cube_operator.providers import (
+from cube_operator.providers.krova import (
     CreateCubeRequest,
     CubeState,
     Domain,

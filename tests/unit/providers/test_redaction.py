@@ -10,10 +10,12 @@ import httpx
 import pytest
 
 from cube_operator.providers import (
-    KrovaClient,
     ProviderError,
     Transient,
     Unauthorized,
+)
+from cube_operator.providers.krova import (
+    KrovaClient,
 )
 
 KEY = "kro_secret_9f8e7d6c5b4a39281706"

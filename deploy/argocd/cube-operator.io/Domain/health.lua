@@ -20,6 +20,7 @@ local terminal = {
   ExternalResourceNotFound = true,
   SnapshotFailed = true,
   ReceiverDisabled = true,
+  DuplicateExternalResource = true,
 }
 
 local function findCondition(conditions, ctype)

@@ -1,304 +1,44 @@
-"""Krova (https://krova.cloud): the async client and its domain types, side by side.
+"""Krova (https://krova.cloud): the async client. Its domain types are in
+:mod:`.models`; the mapping to the neutral model in :mod:`.mapping`.
 
-The contract is Krova's public API page (the project's seed); Krova's newer OpenAPI
-spec adds fields and renames the slept state. The client works against both: every
-model ignores unknown fields, ``sleeping`` and ``stopped`` are the same
-:attr:`CubeState.STOPPED`, and an unknown state is :attr:`CubeState.UNKNOWN` with the
-provider's word kept in ``raw_state``.
+Every call declares its kind: Krova limits *mutating* requests (10 per 60 s per client
+IP); reads are free.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from enum import StrEnum
+from collections.abc import Sequence
 from typing import Any, Self, TypeVar
 
 import httpx
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_serializer,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, ValidationError
+
+from .._http import CallKind, HeaderAuth, ProviderHTTP, ProviderObserver, RateBudget, RetryPolicy
+from .._ratelimit import RateLimiter
+from ..errors import Transient
+from .models import (
+    KROVA_DEFAULT_ENDPOINT,
+    CreateCubeRequest,
+    Domain,
+    Image,
+    KrovaCube,
+    Pagination,
+    Pricing,
+    Region,
+    Snapshot,
+    TcpMapping,
+    Webhook,
+    WebhookDelivery,
+    WebhookWithSecret,
 )
-from pydantic.alias_generators import to_camel
 
-from ._http import ProviderHTTP, ProviderObserver, RetryPolicy
-from ._ratelimit import RateLimiter
-from .errors import Transient
-
-__all__ = [
-    "KROVA_DEFAULT_ENDPOINT",
-    "KROVA_DNS_TARGET",
-    "CreateCubeRequest",
-    "CubeState",
-    "DnsRecord",
-    "Domain",
-    "Image",
-    "KrovaClient",
-    "KrovaCube",
-    "Pricing",
-    "PricingRates",
-    "PricingTier",
-    "Region",
-    "Resources",
-    "Snapshot",
-    "TcpMapping",
-    "Webhook",
-    "WebhookDelivery",
-    "WebhookWithSecret",
-    "normalize_state",
-]
-
-KROVA_DEFAULT_ENDPOINT = "https://krova.cloud/api/v1"
-#: Where a custom domain's CNAME must point (seed: "pointing your domain at dns.krova.cloud").
-KROVA_DNS_TARGET = "dns.krova.cloud"
+__all__ = ["KrovaClient"]
 
 _M = TypeVar("_M", bound=BaseModel)
 
 _PAGE_SIZE = 100
 _MAX_PAGES = 10_000
-
-
-# -- domain types ------------------------------------------------------------------
-
-
-class _Model(BaseModel):
-    """camelCase on the wire, snake_case in Python, unknown fields ignored."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="ignore",
-        frozen=True,
-    )
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON body Krova expects: camelCase keys, ``None`` fields omitted."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-class CubeState(StrEnum):
-    """A Cube's lifecycle state, normalised across seed and spec."""
-
-    PENDING = "pending"
-    BOOTING = "booting"
-    RUNNING = "running"
-    STOPPED = "stopped"
-    STOPPING = "stopping"
-    RESIZING = "resizing"
-    ERROR = "error"
-    DELETED = "deleted"
-    UNKNOWN = "unknown"
-
-
-_STATE_ALIASES = {"sleeping": CubeState.STOPPED}
-
-
-def normalize_state(raw: object) -> CubeState:
-    """Krova's state string as a :class:`CubeState`: ``sleeping`` (seed) and
-    ``stopped`` (spec) are STOPPED, anything unrecognised is UNKNOWN. Never raises."""
-    if not isinstance(raw, str):
-        return CubeState.UNKNOWN
-    word = raw.strip().lower()
-    if word in _STATE_ALIASES:
-        return _STATE_ALIASES[word]
-    try:
-        return CubeState(word)
-    except ValueError:
-        return CubeState.UNKNOWN
-
-
-class Resources(_Model):
-    vcpu: int
-    ram_gb: float
-    disk_gb: float
-
-    @field_serializer("ram_gb", "disk_gb")
-    def _whole_numbers_as_int(self, value: float) -> float | int:
-        # ``4`` rather than ``4.0`` on the wire: the spec types diskGb as an integer.
-        return int(value) if float(value).is_integer() else value
-
-
-class KrovaCube(_Model):
-    id: str
-    name: str
-    state: CubeState = CubeState.UNKNOWN
-    #: The state exactly as Krova sent it (``sleeping``, ``stopped``, a new word, ...).
-    raw_state: str = ""
-    public_ipv4: str | None = None
-    resources: Resources
-    image: str
-    cost_per_hour: float | None = None
-    #: Only on the single-Cube GET.
-    server_domain: str | None = None
-    #: Spec only (seed responses lack it).
-    ssh_user: str | None = None
-    termination_protection: bool | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _split_state(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "raw_state" not in data and "rawState" not in data:
-            raw = data.get("state")
-            data = {
-                **data,
-                "raw_state": raw if isinstance(raw, str) else "",
-                "state": normalize_state(raw),
-            }
-        return data
-
-    @field_validator("state", mode="before")
-    @classmethod
-    def _normalize(cls, value: Any) -> CubeState:
-        if isinstance(value, CubeState):
-            return value
-        return normalize_state(value)
-
-
-class CreateCubeRequest(_Model):
-    name: str = Field(min_length=1, max_length=64)
-    image: str
-    resources: Resources
-    ssh_public_key: str
-    region: str | None = None
-    # cloud-init often carries secrets: keep it out of repr().
-    user_data: str | None = Field(default=None, repr=False)
-
-
-class TcpMapping(_Model):
-    id: str
-    cube_id: str
-    cube_port: int
-    host_port: int | None = None
-    label: str | None = None
-    status: str = ""
-    is_ssh: bool = False
-    #: Spec: where to connect (``host:hostPort``); absent in seed responses.
-    host: str | None = None
-    udp_enabled: bool | None = None
-    #: CIDRs, flattened from ``[{"id", "cidr"}]`` (plain strings accepted too).
-    whitelisted_ips: list[str] = Field(default_factory=list)
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    @field_validator("whitelisted_ips", mode="before")
-    @classmethod
-    def _flatten(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        if isinstance(value, list):
-            out: list[Any] = []
-            for item in value:
-                if isinstance(item, dict):
-                    out.append(item.get("cidr"))
-                else:
-                    out.append(item)
-            return out
-        return value
-
-
-class Snapshot(_Model):
-    id: str
-    cube_id: str
-    name: str | None = None
-    status: str = ""
-    size_bytes: int | None = None
-    kind: str | None = None
-    completed_at: datetime | None = None
-    created_at: datetime | None = None
-
-
-class DnsRecord(_Model):
-    """A DNS record the user must publish for a custom domain (spec ``DnsRecord``)."""
-
-    id: str | None = None
-    type: str
-    host: str
-    value: str
-    purpose: str | None = None
-    note: str | None = None
-
-
-class Domain(_Model):
-    id: str
-    cube_id: str
-    domain: str
-    port: int | None = None
-    status: str = ""
-    #: Records to publish, when the provider returns them (spec: on add).
-    records: list[DnsRecord] = Field(default_factory=list)
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-
-class Webhook(_Model):
-    id: str
-    url: str
-    events: list[str] = Field(default_factory=list)
-    enabled: bool = True
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-
-class WebhookWithSecret(Webhook):
-    """The create response: the signing secret is returned this once."""
-
-    secret: SecretStr
-
-
-class WebhookDelivery(_Model):
-    id: str
-    event: str
-    status: str
-    attempts: int = 0
-    last_attempt_at: datetime | None = None
-    response_status: int | None = None
-    created_at: datetime | None = None
-
-
-class Region(_Model):
-    id: str
-    name: str
-    slug: str
-
-
-class Image(_Model):
-    id: str
-    name: str
-    version: str | None = None
-    description: str | None = None
-    default_user: str | None = None
-
-
-class PricingRates(_Model):
-    vcpu_per_hour: float
-    ram_gb_per_hour: float
-    disk_gb_per_hour: float
-
-
-class PricingTier(_Model):
-    min_vcpus: int
-    max_vcpus: int | None = None
-    multiplier: float
-    label: str
-
-
-class Pricing(_Model):
-    currency: str
-    rates: PricingRates
-    tiers: list[PricingTier] = Field(default_factory=list)
-    note: str | None = None
-
-
-class _Pagination(_Model):
-    total_pages: int = 1
-
+READ, MUTATE, PROVISION = CallKind.READ, CallKind.MUTATE, CallKind.PROVISION
 
 # -- the client --------------------------------------------------------------------
 
@@ -311,8 +51,9 @@ _WEBHOOK = "/spaces/{spaceId}/webhooks/{endpointId}"
 class KrovaClient:
     """Async client for one Krova space (one instance per ProviderConfig).
 
-    All mutating calls of one instance share a client-side rate limiter
-    (``rate_limit`` per ``rate_period`` seconds; Krova allows 10 per 60 s per IP).
+    All mutating calls share a client-side rate limit (``rate_limit`` per ``rate_period``
+    seconds; Krova allows 10 per 60 s per IP), or the ``budgets`` given, which clients
+    of the same account share.
     """
 
     provider = "krova"
@@ -330,18 +71,23 @@ class KrovaClient:
         retries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
         observer: ProviderObserver | None = None,
+        budgets: Sequence[RateBudget] | None = None,
     ) -> None:
         if not space_id:
             raise ValueError("space_id is required")
         self.space_id = space_id
         self.endpoint = endpoint.rstrip("/")
-        self.rate_limiter = RateLimiter(rate_limit, rate_period)
+        if budgets is None:
+            budgets = (RateBudget(RateLimiter(rate_limit, rate_period),
+                                  frozenset({MUTATE, PROVISION})),)
+        self.budgets = tuple(budgets)
+        self.rate_limiter = self.budgets[0].limiter
         self._http = ProviderHTTP(
             provider=self.provider,
             base_url=self.endpoint,
-            auth_headers={"X-API-KEY": api_key},
+            auth=HeaderAuth("X-API-KEY", api_key),
             timeout=timeout,
-            rate_limiter=self.rate_limiter,
+            budgets=self.budgets,
             retry=RetryPolicy(retries=retries),
             max_rate_limit_wait=max_rate_limit_wait,
             observer=observer,
@@ -405,7 +151,7 @@ class KrovaClient:
         return inner if isinstance(inner, dict) else body
 
     async def _get(self, route: str, **kwargs: Any) -> dict[str, Any]:
-        return await self._http.request_json("GET", route, **kwargs)
+        return await self._http.request_json("GET", route, kind=READ, **kwargs)
 
     # -- public catalogue -----------------------------------------------------------
 
@@ -442,7 +188,7 @@ class KrovaClient:
             raw_pagination = body.get("pagination")
             if not isinstance(raw_pagination, dict) or not items:
                 break
-            pagination = self._parse(_Pagination, raw_pagination, "GET", _CUBES)
+            pagination = self._parse(Pagination, raw_pagination, "GET", _CUBES)
             if page >= pagination.total_pages:
                 break
             page += 1
@@ -457,6 +203,7 @@ class KrovaClient:
         body = await self._http.request_json(
             "POST",
             _CUBES,
+            kind=PROVISION,
             path=self._path(),
             json=request.to_wire(),
             idempotency_key=idempotency_key,
@@ -465,13 +212,13 @@ class KrovaClient:
 
     async def delete_cube(self, cube_id: str) -> None:
         """Enqueue deletion. NotFound propagates (the caller treats it as gone)."""
-        await self._http.request("DELETE", _CUBE, path=self._path(cubeId=cube_id))
+        await self._http.request("DELETE", _CUBE, kind=MUTATE, path=self._path(cubeId=cube_id))
 
     async def sleep_cube(self, cube_id: str) -> None:
-        await self._http.request("POST", _CUBE + "/sleep", path=self._path(cubeId=cube_id))
+        await self._http.request("POST", _CUBE + "/sleep", kind=MUTATE, path=self._path(cubeId=cube_id))
 
     async def wake_cube(self, cube_id: str) -> None:
-        await self._http.request("POST", _CUBE + "/wake", path=self._path(cubeId=cube_id))
+        await self._http.request("POST", _CUBE + "/wake", kind=MUTATE, path=self._path(cubeId=cube_id))
 
     # -- TCP mappings and SSH -------------------------------------------------------
 
@@ -496,6 +243,7 @@ class KrovaClient:
         body = await self._http.request_json(
             "POST",
             route,
+            kind=MUTATE,
             path=self._path(cubeId=cube_id),
             json=payload,
             idempotency_key=idempotency_key,
@@ -506,6 +254,7 @@ class KrovaClient:
         await self._http.request(
             "DELETE",
             _CUBE + "/tcp-mappings/{mappingId}",
+            kind=MUTATE,
             path=self._path(cubeId=cube_id, mappingId=mapping_id),
         )
 
@@ -514,6 +263,7 @@ class KrovaClient:
         await self._http.request(
             "PUT",
             _CUBE + "/ssh-port",
+            kind=MUTATE,
             path=self._path(cubeId=cube_id),
             json={"cubePort": cube_port},
         )
@@ -532,6 +282,7 @@ class KrovaClient:
         body = await self._http.request_json(
             "POST",
             route,
+            kind=MUTATE,
             path=self._path(cubeId=cube_id),
             json={"name": name} if name is not None else {},
             idempotency_key=idempotency_key,
@@ -542,6 +293,7 @@ class KrovaClient:
         await self._http.request(
             "DELETE",
             _CUBE + "/snapshots/{snapshotId}",
+            kind=MUTATE,
             path=self._path(cubeId=cube_id, snapshotId=snapshot_id),
         )
 
@@ -549,6 +301,7 @@ class KrovaClient:
         await self._http.request(
             "POST",
             _CUBE + "/restore",
+            kind=MUTATE,
             path=self._path(cubeId=cube_id),
             json={"snapshotId": snapshot_id},
         )
@@ -568,6 +321,7 @@ class KrovaClient:
         body = await self._http.request_json(
             "POST",
             route,
+            kind=MUTATE,
             path=self._path(cubeId=cube_id),
             json={"domain": domain, "port": port},
             idempotency_key=idempotency_key,
@@ -582,6 +336,7 @@ class KrovaClient:
         await self._http.request(
             "DELETE",
             _CUBE + "/domains/{mappingId}",
+            kind=MUTATE,
             path=self._path(cubeId=cube_id, mappingId=domain_id),
         )
 
@@ -598,12 +353,13 @@ class KrovaClient:
     async def create_webhook(self, *, url: str, events: list[str]) -> WebhookWithSecret:
         """Subscribe ``url``; the returned ``secret`` is shown by Krova only this once."""
         body = await self._http.request_json(
-            "POST", _WEBHOOKS, path=self._path(), json={"url": url, "events": list(events)}
+            "POST", _WEBHOOKS, kind=MUTATE, path=self._path(),
+            json={"url": url, "events": list(events)},
         )
         return self._parse(WebhookWithSecret, self._unwrap(body, "webhook"), "POST", _WEBHOOKS)
 
     async def delete_webhook(self, webhook_id: str) -> None:
-        await self._http.request("DELETE", _WEBHOOK, path=self._path(endpointId=webhook_id))
+        await self._http.request("DELETE", _WEBHOOK, kind=MUTATE, path=self._path(endpointId=webhook_id))
 
     async def list_deliveries(self, webhook_id: str, *, limit: int = 50) -> list[WebhookDelivery]:
         route = _WEBHOOK + "/deliveries"

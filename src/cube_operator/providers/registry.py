@@ -1,0 +1,143 @@
+"""The provider registry: one :class:`ProviderPlugin` per provider, declaring everything
+the operator needs to know before it talks to it — the ProviderConfig settings block,
+the credential keys of the Secret, the default rate-limit budgets, the capabilities,
+how to build a client and how to verify its webhook deliveries.
+
+Rate budgets are kept per provider *account* (:class:`BudgetPool`): two ProviderConfigs
+using one API key against one endpoint share one budget, as the provider counts them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from ._http import CallKind, ProviderObserver, RateBudget
+from ._ratelimit import RateLimiter
+from .base import Capability, Provider, WebhookVerifier
+from .errors import ProviderError
+
+__all__ = [
+    "KNOWN_PROVIDERS",
+    "BudgetDefault",
+    "BudgetPool",
+    "CredentialKey",
+    "ProviderConnection",
+    "ProviderPlugin",
+    "account_key",
+    "implemented_providers",
+    "plugin_for",
+    "register",
+]
+
+#: Every provider the API accepts (``spec.provider``); not all are implemented yet.
+KNOWN_PROVIDERS: tuple[str, ...] = ("krova", "nokyc", "cyberpanel", "voltagepark", "lunanode")
+
+
+@dataclass(frozen=True)
+class CredentialKey:
+    """One key of the credentials Secret."""
+
+    name: str
+    description: str
+    #: Offline format check: a message saying what is wrong, or None.
+    check: Callable[[str], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class BudgetDefault:
+    """A documented provider limit: ``limit`` calls of ``kinds`` per ``period`` seconds."""
+
+    name: str
+    limit: int
+    period: float
+    kinds: frozenset[CallKind]
+
+
+@dataclass(frozen=True)
+class ProviderConnection:
+    """What a ProviderConfig gives a plugin to build a client from."""
+
+    endpoint: str | None
+    credentials: Mapping[str, str] = field(repr=False)
+    settings: BaseModel | None
+    budgets: tuple[RateBudget, ...]
+    observer: ProviderObserver | None = None
+
+
+@dataclass(frozen=True)
+class ProviderPlugin:
+    name: str
+    #: The ProviderConfig spec block holding this provider's settings (``krova``).
+    settings_field: str
+    capabilities: frozenset[Capability]
+    credential_keys: tuple[CredentialKey, ...]
+    budgets: tuple[BudgetDefault, ...]
+    build: Callable[[ProviderConnection], Provider]
+    #: None: the provider sends no webhooks.
+    verify_webhook: WebhookVerifier | None = None
+    settings_model: type[BaseModel] | None = None
+    #: The settings block must be present (Krova: spaceId).
+    settings_required: bool = False
+    #: Offline checks of the settings block: messages naming the field.
+    check_settings: Callable[[BaseModel | None], list[str]] | None = None
+    #: A provider-specific (reason, message) for a credentials-check error, or None.
+    explain_error: Callable[[ProviderError, BaseModel | None], tuple[str, str] | None] | None = None
+
+    @property
+    def primary_key(self) -> str:
+        return self.credential_keys[0].name
+
+
+_PLUGINS: dict[str, ProviderPlugin] = {}
+
+
+def register(plugin: ProviderPlugin) -> ProviderPlugin:
+    if plugin.name not in KNOWN_PROVIDERS:
+        raise ValueError(f"{plugin.name!r} is not in KNOWN_PROVIDERS; add it to the API first")
+    _PLUGINS[plugin.name] = plugin
+    return plugin
+
+
+def plugin_for(name: str) -> ProviderPlugin | None:
+    return _PLUGINS.get(name)
+
+
+def implemented_providers() -> tuple[str, ...]:
+    return tuple(n for n in KNOWN_PROVIDERS if n in _PLUGINS)
+
+
+def account_key(provider: str, endpoint: str | None, credentials: Mapping[str, str]) -> str:
+    """A stable name for one provider account; secrets enter only as a hash."""
+    blob = json.dumps([provider, (endpoint or "").rstrip("/"), sorted(credentials.items())])
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+class BudgetPool:
+    """Rate budgets per provider account, shared by every client of that account."""
+
+    def __init__(self) -> None:
+        self._limiters: dict[tuple[Any, ...], RateLimiter] = {}
+
+    def budgets(self, plugin: ProviderPlugin, account: str,
+                override: tuple[int, float] | None = None) -> tuple[RateBudget, ...]:
+        """The plugin's budgets for ``account``; ``override`` (requests, seconds) replaces
+        the first, primary budget (a ProviderConfig's ``spec.rateLimit``)."""
+        out = []
+        for index, default in enumerate(plugin.budgets):
+            limit, period = (override if index == 0 and override else
+                             (default.limit, default.period))
+            key = (plugin.name, account, default.name, limit, period)
+            limiter = self._limiters.get(key)
+            if limiter is None:
+                limiter = self._limiters[key] = RateLimiter(limit, period)
+            out.append(RateBudget(limiter, default.kinds, reports_server_headers=index == 0))
+        return tuple(out)
+
+    def __len__(self) -> int:
+        return len(self._limiters)

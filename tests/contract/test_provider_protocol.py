@@ -1,0 +1,221 @@
+"""One contract suite for every provider: each real client, behind the Provider protocol,
+against its own simulator over real HTTP. A provider plugs in by adding a row to ROWS
+(how to start its simulator, a VMSpec it accepts, bad credentials, a signed delivery).
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from cloudsim.testing import running_simulator
+from cube_operator.providers import (
+    Capability,
+    CreateAttempt,
+    NotFound,
+    ObservedVM,
+    Provider,
+    ProviderConnection,
+    ProviderPlugin,
+    RateBudget,
+    RateLimiter,
+    Resources,
+    Unauthorized,
+    VMSpec,
+    VMState,
+    plugin_for,
+)
+
+TIME_SCALE = 60.0
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIContractTestKey contract@test"
+
+
+@dataclass
+class Account:
+    """A running simulator and what the plugin needs to talk to it."""
+
+    endpoint: str
+    admin_url: str
+    credentials: dict[str, str]
+    settings: Any
+    bad_credentials: dict[str, str]
+    spec: Callable[[str], VMSpec]
+
+
+@contextlib.contextmanager
+def krova_account() -> Iterator[Account]:
+    from cube_operator.api.providerconfig import KrovaSettings
+
+    key = "kro_contract_" + uuid.uuid4().hex[:16]
+    with running_simulator("krova", api_key=key, space_id="sp_contract", time_scale=TIME_SCALE,
+                           validate_responses=True) as sim:
+        yield Account(
+            endpoint=sim.url, admin_url=sim.admin_url, credentials={"apiKey": key},
+            settings=KrovaSettings(space_id="sp_contract"), bad_credentials={"apiKey": "kro_wrong"},
+            spec=lambda name: VMSpec(name=name, image="ubuntu-24.04", region="eu-nuremberg",
+                                     resources=Resources(1, 1, 10), ssh_public_key=SSH_KEY),
+        )
+
+
+#: provider name -> its simulator account. One row per implemented provider.
+ROWS: dict[str, Callable[[], contextlib.AbstractContextManager[Account]]] = {"krova": krova_account}
+
+
+def test_every_implemented_provider_has_a_row() -> None:
+    from cube_operator.providers import implemented_providers
+
+    assert set(implemented_providers()) == set(ROWS)
+
+
+def build(plugin: ProviderPlugin, account: Account, credentials: dict[str, str] | None = None) -> Provider:
+    # The provider's documented limits, time-scaled like the simulator.
+    budgets = tuple(RateBudget(RateLimiter(b.limit, b.period / TIME_SCALE), b.kinds) for b in plugin.budgets)
+    provider: Provider = plugin.build(ProviderConnection(
+        endpoint=account.endpoint, credentials=credentials or account.credentials,
+        settings=account.settings, budgets=budgets))
+    return provider
+
+
+@pytest.fixture(params=sorted(ROWS))
+def plugin(request: pytest.FixtureRequest) -> ProviderPlugin:
+    found = plugin_for(request.param)
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def account(plugin: ProviderPlugin) -> Iterator[Account]:
+    with ROWS[plugin.name]() as running:
+        yield running
+
+
+@pytest.fixture
+async def provider(plugin: ProviderPlugin, account: Account) -> AsyncIterator[Provider]:
+    built = build(plugin, account)
+    yield built
+    await built.aclose()
+
+
+async def eventually(probe: Callable[[], Awaitable[ObservedVM | None]],
+                     accept: Callable[[ObservedVM | None], bool], timeout: float = 15.0) -> ObservedVM | None:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        assert time.monotonic() < deadline, f"last value: {value!r}"
+        await _sleep(0.05)
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+async def listed(provider: Provider, vm_id: str) -> ObservedVM | None:
+    return next((vm for vm in await provider.list_vms() if vm.id == vm_id), None)
+
+
+async def test_it_implements_the_protocol_and_its_declared_facets(plugin: ProviderPlugin,
+                                                                  provider: Provider) -> None:
+    assert isinstance(provider, Provider)
+    assert provider.name == plugin.name and provider.capabilities == plugin.capabilities
+    facets = {Capability.POWER: provider.power, Capability.SSH_PORT: provider.ssh,
+              Capability.SNAPSHOTS: provider.snapshots, Capability.RESTORE: provider.restore,
+              Capability.TCP_EXPOSURE: provider.tcp, Capability.DOMAINS: provider.domains,
+              Capability.WEBHOOKS: provider.webhooks}
+    for capability, facet in facets.items():
+        assert (facet is not None) == (capability in provider.capabilities), capability
+
+
+async def test_credentials_are_checked_with_one_cheap_call(plugin: ProviderPlugin, account: Account,
+                                                           provider: Provider) -> None:
+    await provider.check_credentials()
+    wrong = build(plugin, account, account.bad_credentials)
+    with pytest.raises(Unauthorized) as info:
+        await wrong.check_credentials()
+    assert all(v not in str(info.value) for v in account.bad_credentials.values())
+    await wrong.aclose()
+
+
+async def test_validate_spec_is_offline_and_names_the_field(account: Account, provider: Provider) -> None:
+    assert provider.validate_spec(account.spec("ok")) == []
+    problems = provider.validate_spec(VMSpec(name="bad", image="ubuntu-24.04"))
+    assert problems and all(p.startswith("spec.") for p in problems)
+
+
+async def test_create_observe_find_power_delete(account: Account, provider: Provider) -> None:
+    uid = str(uuid.uuid4())
+    name = provider.vm_name("contract-vm", uid)
+    attempt = CreateAttempt(owner_uid=uid)
+    created = await provider.create_vm(account.spec(name), attempt)
+    assert created.id and created.name == name
+    if Capability.IDEMPOTENT_CREATE in provider.capabilities:
+        assert (await provider.create_vm(account.spec(name), attempt)).id == created.id
+    running = await eventually(lambda: listed(provider, created.id),
+                               lambda vm: vm is not None and vm.state is VMState.RUNNING)
+    assert running is not None and running.provider_state
+    assert (await provider.get_vm(created.id)).id == created.id
+    before = len(await provider.list_vms())
+    found = await provider.find_vms(name, attempt)
+    assert [vm.id for vm in found] == [created.id]
+    assert len(await provider.list_vms()) == before, "find created something"
+    assert await provider.find_vms(provider.vm_name("nobody", str(uuid.uuid4())),
+                                   CreateAttempt(str(uuid.uuid4()))) == []
+    if provider.power is not None:
+        await provider.power.set_power(created.id, False)
+        await eventually(lambda: provider.get_vm(created.id), lambda vm: vm is not None and vm.state is VMState.STOPPED)
+        await provider.power.set_power(created.id, True)
+        await eventually(lambda: provider.get_vm(created.id), lambda vm: vm is not None and vm.state is VMState.RUNNING)
+
+    await provider.delete_vm(created.id)
+
+    async def gone() -> ObservedVM | None:
+        try:
+            return await provider.get_vm(created.id)
+        except NotFound:
+            return None
+
+    await eventually(gone, lambda vm: vm is None)
+    with pytest.raises(NotFound):  # the caller's "already gone"
+        await provider.delete_vm(created.id)
+
+
+async def test_a_real_webhook_delivery_verifies(plugin: ProviderPlugin, account: Account,
+                                               provider: Provider, unused_tcp_port: int) -> None:
+    if provider.webhooks is None or plugin.verify_webhook is None:
+        pytest.skip(f"{plugin.name} sends no webhooks")  # pragma: no cover - krova has them
+    from aiohttp import web
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        received.append((dict(request.headers), await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    try:
+        endpoint = await provider.webhooks.create_webhook(
+            url=f"http://127.0.0.1:{unused_tcp_port}/hook", events=["cube.running"])
+        assert endpoint.secret and endpoint.secret not in repr(endpoint)
+        vm = await provider.create_vm(account.spec(provider.vm_name("hooked", "u1")), CreateAttempt("u1"))
+        deadline = time.monotonic() + 15
+        while not received:
+            assert time.monotonic() < deadline, "no delivery"
+            await _sleep(0.05)
+        headers, body = received[0]
+        event = plugin.verify_webhook(headers, body, endpoint.secret, time.time())
+        assert event.vm_id == vm.id and event.delivery_id
+        await provider.webhooks.delete_webhook(endpoint.id)
+    finally:
+        await runner.cleanup()

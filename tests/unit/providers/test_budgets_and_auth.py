@@ -1,0 +1,134 @@
+"""The generalised HTTP layer: budgets per call kind, budgets shared per provider account,
+auth as httpx.Auth whose secrets are scrubbed, and pluggable error envelopes."""
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from cube_operator.providers import (
+    BearerAuth,
+    BudgetDefault,
+    BudgetPool,
+    CallKind,
+    HeaderAuth,
+    NotFound,
+    ProviderPlugin,
+    RateBudget,
+    RateLimiter,
+    Unauthorized,
+    account_key,
+    plugin_for,
+)
+from cube_operator.providers._http import ProviderHTTP
+
+TOKEN = "nkv_live_" + "f" * 32
+
+
+def http(clock: Any, budgets: list[RateBudget], handler: Any = None, **kwargs: Any) -> ProviderHTTP:
+    def ok(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={})
+
+    return ProviderHTTP(provider="test", base_url="http://provider.test", budgets=budgets,
+                        transport=httpx.MockTransport(handler or ok), clock=clock, sleep=clock.sleep,
+                        **kwargs)
+
+
+async def test_a_call_waits_for_every_budget_covering_its_kind(clock: Any) -> None:
+    # NoKYC-like: 10 writes per 60 s overall, 2 provisioning calls per 60 s on top.
+    writes = RateLimiter(10, 60.0, clock=clock, sleep=clock.sleep)
+    provisioning = RateLimiter(2, 60.0, clock=clock, sleep=clock.sleep)
+    budgets = [RateBudget(writes, frozenset({CallKind.MUTATE, CallKind.PROVISION})),
+               RateBudget(provisioning, frozenset({CallKind.PROVISION}))]
+    async with http(clock, budgets) as client:
+        for _ in range(2):
+            await client.request("POST", "/servers", kind=CallKind.PROVISION)
+        assert clock.sleeps == []
+        await client.request("POST", "/servers/{id}/stop", kind=CallKind.MUTATE, path={"id": "a"})
+        assert clock.sleeps == []  # a mutation is not held by the provisioning budget
+        await client.request("POST", "/servers", kind=CallKind.PROVISION)
+        assert sum(clock.sleeps) == pytest.approx(60.0, abs=1.0)  # the third provision waited
+        for _ in range(20):
+            await client.request("GET", "/servers", kind=CallKind.READ)
+        assert sum(clock.sleeps) == pytest.approx(60.0, abs=1.0)  # reads are in no budget
+
+
+async def test_a_budget_over_all_calls_holds_reads_too(clock: Any) -> None:
+    every = RateLimiter(3, 60.0, clock=clock, sleep=clock.sleep)
+    async with http(clock, [RateBudget(every, frozenset(CallKind))]) as client:
+        for _ in range(4):
+            await client.request("GET", "/vps", kind=CallKind.READ)
+    assert sum(clock.sleeps) == pytest.approx(60.0, abs=1.0)
+
+
+def plugin(name: str = "krova") -> ProviderPlugin:
+    found = plugin_for(name)
+    assert found is not None
+    return found
+
+
+def test_two_configs_on_one_account_share_one_budget() -> None:
+    pool = BudgetPool()
+    account = account_key("krova", "http://sim/api/v1", {"apiKey": "kro_1"})
+    same = account_key("krova", "http://sim/api/v1/", {"apiKey": "kro_1"})  # trailing slash
+    other = account_key("krova", "http://sim/api/v1", {"apiKey": "kro_2"})
+    assert account == same != other
+    first = pool.budgets(plugin(), account)
+    second = pool.budgets(plugin(), same)
+    assert first[0].limiter is second[0].limiter
+    assert pool.budgets(plugin(), other)[0].limiter is not first[0].limiter
+    # An override is a different budget (its limit differs), not a silent change of the shared one.
+    assert pool.budgets(plugin(), account, (5, 30.0))[0].limiter is not first[0].limiter
+    assert (first[0].limiter.limit, first[0].limiter.period) == (10, 60.0)
+    assert "kro_1" not in account
+
+
+def test_the_krova_plugin_declares_its_documented_limit() -> None:
+    krova = plugin()
+    assert krova.budgets == (BudgetDefault("mutating", 10, 60.0,
+                                           frozenset({CallKind.MUTATE, CallKind.PROVISION})),)
+    assert [k.name for k in krova.credential_keys] == ["apiKey"]
+    assert krova.settings_field == "krova" and krova.settings_required
+    assert krova.verify_webhook is not None
+    assert plugin_for("nokyc") is None  # not implemented yet
+
+
+async def test_auth_is_sent_only_on_authenticated_calls_and_scrubbed_from_errors(clock: Any) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(401, json={"error": f"token {TOKEN} is revoked"})
+
+    async with http(clock, [], handler, auth=BearerAuth(TOKEN)) as client:
+        with pytest.raises(Unauthorized) as info:
+            await client.request("GET", "/me", kind=CallKind.READ)
+        with pytest.raises(Unauthorized):
+            await client.request("GET", "/plans", kind=CallKind.READ, authenticated=False)
+    assert seen[0].headers["Authorization"] == f"Bearer {TOKEN}"
+    assert "Authorization" not in seen[1].headers
+    assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
+    assert "[REDACTED]" in info.value.message
+    assert TOKEN not in repr(BearerAuth(TOKEN)) and "secret" not in repr(HeaderAuth("X-API-KEY", "secret"))
+
+
+async def test_the_error_parser_is_the_providers_own(clock: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"success": False, "error_code": "VPS_NOT_FOUND",
+                                         "message": "VPS 7 does not exist"})
+
+    def cyberpanel_like(body: bytes | str | None) -> tuple[str | None, str | None]:
+        import json
+
+        data = json.loads(body or b"{}")
+        return data.get("message"), data.get("error_code")
+
+    async with http(clock, [], handler, error_parser=cyberpanel_like) as client:
+        with pytest.raises(NotFound) as info:
+            await client.request("GET", "/vps/7", kind=CallKind.READ)
+    assert info.value.code == "VPS_NOT_FOUND" and info.value.message == "VPS 7 does not exist"
+    async with http(clock, [], handler) as client:  # the default envelope reader
+        with pytest.raises(NotFound) as info:
+            await client.request("GET", "/vps/7", kind=CallKind.READ)
+    assert info.value.message == "VPS 7 does not exist" and info.value.code == "VPS_NOT_FOUND"

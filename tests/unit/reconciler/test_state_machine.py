@@ -1,0 +1,307 @@
+"""The reconcilers' state machine against an in-memory provider, once per provider
+profile: create, crashes before and after the provider answered, find with 0/1/2
+matches, power drift, out-of-band delete, delete with and without an id, unsupported
+capabilities, rate limits and pause. No kubectl, no HTTP: each case runs in milliseconds.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+import pytest
+
+from cube_operator.controllers._conditions import now_rfc3339
+from cube_operator.controllers.cube import CREATE_GRACE_SECONDS, CubeReconciler
+from cube_operator.controllers.tcpmapping import TcpMappingReconciler
+from cube_operator.providers import Capability, RateLimited, Transient, VMState
+from support.fake_provider import NAMESPACE, Crash, Harness
+
+
+async def reconcile(h: Harness, obj: dict[str, Any], times: int = 1) -> float:
+    """``times`` passes of one daemon (one reconciler instance, as in the operator)."""
+    reconciler = h.reconciler(CubeReconciler, obj)
+    delay = 0.0
+    for _ in range(times):
+        delay = await reconciler.reconcile()
+    return delay
+
+
+async def restart_and_reconcile(h: Harness, obj: dict[str, Any], times: int = 1) -> float:
+    """A fresh reconciler on the same object: the operator restarted."""
+    return await reconcile(h, obj, times)
+
+
+def idempotent(h: Harness) -> bool:
+    return Capability.IDEMPOTENT_CREATE in h.provider.capabilities
+
+
+async def test_create_records_the_attempt_before_calling_the_provider(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    seen: list[dict[str, Any]] = []
+    h.provider.on_create = lambda: seen.append(dict(h.kube.body("cubes", NAMESPACE, "web-1")["status"]))
+    await reconcile(h, cube)
+    assert seen and seen[0].get("createRequestedAt") and seen[0].get("createAttempt") == 1
+    assert h.provider.called("create_vm") == 1
+    vm = h.provider.alive()[0]
+    assert cube["status"]["id"] == vm.id and vm.owner_uid == cube["metadata"]["uid"]
+    assert "Created" in h.events.reasons("web-1")
+
+
+async def test_crash_after_the_provider_committed_makes_no_second_vm(harness: Harness) -> None:
+    # The provider made the VM, but its answer never arrived (operator killed, timeout).
+    h = harness
+    cube = h.cube()
+    h.provider.fail_after_commit = Crash("killed while waiting for the answer")
+    with pytest.raises(Crash):
+        await reconcile(h, cube)
+    assert not cube["status"].get("id") and cube["status"].get("createRequestedAt")
+    await restart_and_reconcile(h, cube)
+    assert len(h.provider.alive()) == 1, h.provider.alive()
+    assert cube["status"]["id"] == h.provider.alive()[0].id
+    if idempotent(h):
+        assert h.provider.called("create_vm") == 2  # the same key, replayed
+        assert h.provider.called("find_vms") == 0
+    else:
+        assert h.provider.called("create_vm") == 1  # found, not created again
+        assert h.provider.called("find_vms") == 1
+        assert "Found" in h.events.reasons("web-1")
+
+
+async def test_crash_before_the_status_write_makes_no_second_vm(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    # The first status write (the attempt) lands; the one carrying the id does not.
+    h.kube.status_faults = []
+    original = h.kube.patch_status
+    writes = 0
+
+    async def crash_on_second(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        nonlocal writes
+        writes += 1
+        if writes == 2:
+            raise Crash("killed before the id reached status")
+        return await original(*args, **kwargs)
+
+    h.kube.patch_status = crash_on_second  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        await reconcile(h, cube)
+    h.kube.patch_status = original  # type: ignore[method-assign]
+    assert len(h.provider.alive()) == 1 and not cube["status"].get("id")
+    await restart_and_reconcile(h, cube)
+    assert len(h.provider.alive()) == 1
+    assert cube["status"]["id"] == h.provider.alive()[0].id
+
+
+async def test_crash_before_the_provider_answered_creates_once(harness: Harness) -> None:
+    # The create never reached the provider (connection refused): the next try creates.
+    h = harness
+    cube = h.cube()
+    h.provider.faults["create_vm"] = [Transient("connection refused", provider=h.provider.name)]
+    await reconcile(h, cube)
+    assert not h.provider.alive()
+    assert h.condition(cube, "Synced")["reason"] == "ProviderUnavailable"
+    await restart_and_reconcile(h, cube)
+    assert len(h.provider.alive()) == 1 and cube["status"]["id"] == h.provider.alive()[0].id
+
+
+@pytest.mark.parametrize("matches", [0, 1, 2])
+async def test_restart_without_id_finds_zero_one_or_two(harness: Harness, matches: int) -> None:
+    h = harness
+    cube = h.cube()
+    uid = cube["metadata"]["uid"]
+    cube["status"] = {"createAttempt": 1, "createRequestedAt": now_rfc3339()}
+    made = [h.provider.make_vm("web-1", uid) for _ in range(matches)]
+    await reconcile(h, cube)
+    if idempotent(h):
+        # The key is replayed; the provider's idempotency decides, not a lookup.
+        assert h.provider.called("find_vms") == 0 and h.provider.called("create_vm") == 1
+        return
+    assert h.provider.called("find_vms") == 1
+    if matches == 0:
+        assert h.provider.called("create_vm") == 1 and len(h.provider.alive()) == 1
+    elif matches == 1:
+        assert h.provider.called("create_vm") == 0 and cube["status"]["id"] == made[0].id
+    else:
+        ready = h.condition(cube)
+        assert ready["status"] == "False" and ready["reason"] == "DuplicateExternalResource"
+        assert all(vm.id in ready["message"] for vm in made)
+        assert not cube["status"].get("id")
+        assert h.provider.called("create_vm") == 0 and h.provider.called("delete_vm") == 0
+        assert len(h.provider.alive()) == 2
+
+
+async def test_power_drift_is_corrected(harness: Harness) -> None:
+    h = harness
+    if Capability.POWER not in h.provider.capabilities:
+        pytest.skip("no provider profile lacks power")  # pragma: no cover - every profile has it
+    cube = h.cube()
+    reconciler = h.reconciler(CubeReconciler, cube)
+    await reconciler.reconcile()
+    vm_id = cube["status"]["id"]
+    h.provider.set_state(vm_id, VMState.RUNNING)
+    await reconciler.reconcile()
+    assert h.condition(cube)["status"] == "True"
+    # Stopped from the provider's dashboard while the spec says Running.
+    h.provider.set_state(vm_id, VMState.STOPPED)
+    reconciler.rt.sessions.find(NAMESPACE, "pc").fleet.fetched_at = 0.0  # the next list is due
+    await reconciler.reconcile()
+    assert h.provider.calls[-1].name == "set_power" and h.provider.calls[-1].args == (vm_id, True)
+    assert h.provider.vms[vm_id].state is VMState.RUNNING
+    power_events = [e for e in h.events.events if e.reason == "PowerStateChanged"]
+    assert power_events and "outside Kubernetes" in power_events[-1].message
+
+
+async def test_desired_stop_is_applied(harness: Harness) -> None:
+    h = harness
+    cube = h.cube(powerState="Stopped")
+    reconciler = h.reconciler(CubeReconciler, cube)
+    await reconciler.reconcile()
+    h.provider.set_state(cube["status"]["id"], VMState.RUNNING)
+    await reconciler.reconcile()
+    assert h.provider.vms[cube["status"]["id"]].state is VMState.STOPPED
+    await reconciler.reconcile()  # the fleet view predates the stop: no second stop
+    assert h.provider.called("set_power") == 1
+    reconciler.rt.sessions.find(NAMESPACE, "pc").fleet.fetched_at = 0.0  # the next list is due
+    await reconciler.reconcile()
+    assert h.condition(cube)["reason"] == "Stopped" and h.provider.called("set_power") == 1
+
+
+async def test_out_of_band_delete_is_reported_and_replaced_once(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    reconciler = h.reconciler(CubeReconciler, cube)
+    await reconciler.reconcile()
+    first = cube["status"]["id"]
+    del h.provider.vms[first]
+    reconciler.rt.sessions.find(NAMESPACE, "pc").fleet.fetched_at = 0.0
+    await reconciler.reconcile()
+    assert "ExternallyDeleted" in h.events.reasons("web-1")
+    assert h.condition(cube)["reason"] == "ExternallyDeleted"
+    assert not cube["status"].get("id") and cube["status"]["createAttempt"] == 2
+    await reconciler.reconcile()
+    assert len(h.provider.alive()) == 1 and cube["status"]["id"] != first
+    assert h.provider.called("create_vm") == 2
+
+
+async def finalize(h: Harness, obj: dict[str, Any], memo: dict[str, Any] | None = None) -> None:
+    await h.reconciler(CubeReconciler, obj).finalize(kopf.Memo(memo or {}))
+
+
+async def test_delete_with_an_id_waits_for_the_provider(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    await reconcile(h, cube)
+    vm_id = cube["status"]["id"]
+    await finalize(h, cube)
+    assert h.provider.called("delete_vm") == 1 and vm_id not in h.provider.vms
+    assert "Deleted" in h.events.reasons("web-1")
+
+
+async def test_delete_keeps_the_finalizer_through_an_outage(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    await reconcile(h, cube)
+    h.provider.faults["delete_vm"] = [Transient("503", provider=h.provider.name, status=503)]
+    with pytest.raises(kopf.TemporaryError):
+        await finalize(h, cube)
+    assert h.condition(cube)["reason"] == "DeletionBlocked"
+    assert cube["status"]["id"] in h.provider.vms
+
+
+async def test_delete_without_an_id_finds_and_never_creates(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    uid = cube["metadata"]["uid"]
+    cube["status"] = {"createAttempt": 1, "createRequestedAt": now_rfc3339()}
+    vm = h.provider.make_vm(h.provider.vm_name("web-1", uid), uid)
+    await finalize(h, cube)
+    assert h.provider.called("create_vm") == 0
+    assert h.provider.called("find_vms") == 1 and vm.id not in h.provider.vms
+
+
+async def test_delete_without_an_id_waits_out_the_grace_then_counts_it_gone(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    cube["status"] = {"createAttempt": 1, "createRequestedAt": now_rfc3339()}
+    with pytest.raises(kopf.TemporaryError):
+        await finalize(h, cube)  # the VM may still show up in the list
+    cube["status"]["createRequestedAt"] = "2000-01-01T00:00:00Z"
+    assert CREATE_GRACE_SECONDS < 10**9
+    await finalize(h, cube)
+    assert h.provider.called("create_vm") == 0 and h.provider.called("delete_vm") == 0
+
+
+async def test_delete_with_two_matches_deletes_nothing(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    uid = cube["metadata"]["uid"]
+    cube["status"] = {"createAttempt": 1, "createRequestedAt": now_rfc3339()}
+    h.provider.make_vm("web-1", uid)
+    h.provider.make_vm("web-1", uid)
+    with pytest.raises(kopf.TemporaryError):
+        await finalize(h, cube)
+    assert h.condition(cube)["reason"] == "DuplicateExternalResource"
+    assert h.provider.called("delete_vm") == 0 and len(h.provider.alive()) == 2
+
+
+async def test_orphan_and_never_created_make_no_call(harness: Harness) -> None:
+    h = harness
+    await finalize(h, h.cube("never"))
+    orphan = h.cube("orphan", deletionPolicy="Orphan")
+    await reconcile(h, orphan)
+    calls = len(h.provider.calls)
+    await finalize(h, orphan)
+    assert len(h.provider.calls) == calls and len(h.provider.alive()) == 1
+
+
+async def test_unsupported_capability_is_reported_before_any_call(harness: Harness) -> None:
+    h = harness
+    caps = h.provider.capabilities
+    cube = h.cube("moved-ssh", sshPort=2222)
+    await reconcile(h, cube)
+    if Capability.SSH_PORT in caps:
+        assert h.provider.called("create_vm") == 1
+    else:
+        ready = h.condition(cube)
+        assert ready["reason"] == "Unsupported" and h.provider.name in ready["message"]
+        assert "spec.sshPort" in ready["message"]
+        assert h.provider.calls == []
+
+    # A TcpMapping on a running Cube.
+    web = h.cube("web")
+    reconciler = h.reconciler(CubeReconciler, web)
+    await reconciler.reconcile()
+    h.provider.set_state(web["status"]["id"], VMState.RUNNING)
+    web["status"]["state"] = "running"
+    before = len(h.provider.calls)
+    mapping = h.kube.add("tcpmappings", {"kind": "TcpMapping", "metadata": {"name": "db", "namespace": NAMESPACE},
+                                         "spec": {"cubeRef": {"name": "web"}, "cubePort": 5432}})
+    await h.reconciler(TcpMappingReconciler, mapping).reconcile()
+    if Capability.TCP_EXPOSURE in caps:
+        assert h.provider.called("expose") == 1 and mapping["status"]["id"]
+    else:
+        ready = h.condition(mapping)
+        assert ready["reason"] == "Unsupported" and h.provider.name in ready["message"]
+        assert len(h.provider.calls) == before
+
+
+async def test_a_rate_limit_is_a_wait_not_a_failure(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    h.provider.faults["create_vm"] = [RateLimited("slow down", provider=h.provider.name, retry_after=7.0)]
+    delay = await reconcile(h, cube)
+    assert delay >= 7.0
+    ready = h.condition(cube)
+    assert ready["reason"] == "RateLimited" and "retrying" in ready["message"]
+    await reconcile(h, cube)
+    assert len(h.provider.alive()) == 1 and cube["status"]["id"]
+
+
+async def test_paused_objects_are_left_alone(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    cube["metadata"]["annotations"] = {"cube-operator.io/paused": "true"}
+    await reconcile(h, cube)
+    assert h.provider.calls == []
+    assert h.condition(cube, "Synced")["reason"] == "ReconcilePaused"
