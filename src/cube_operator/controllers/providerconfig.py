@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from ..api import GROUP, VERSION, ProviderConfigSpec
 from ..metrics import RECONCILES, forget_object, observe_ready
-from ..providers import ProviderError, plugin_for
+from ..providers import ProviderError
 from ._common import PAUSED_MESSAGE, is_paused, provider_error_reason
 from ._conditions import READY, SYNCED, set_condition
 from ._problems import spec_error
@@ -61,9 +61,9 @@ async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: ko
         return
     except ProviderError as error:
         reason, message, _terminal = provider_error_reason(error)
-        plugin = plugin_for(spec.provider)
-        explained = plugin.explain_error(error, getattr(spec, plugin.settings_field, None)) \
-            if plugin and plugin.explain_error else None
+        plugin = session.plugin  # built: only check_credentials raises ProviderError here
+        explained = (plugin.explain_error(error, getattr(spec, plugin.settings_field, None))
+                     if plugin.explain_error else None)
         if explained:
             reason, message = explained
         report(False, reason, message)
