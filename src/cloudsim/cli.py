@@ -13,6 +13,16 @@ of the same knob).  ``--port 0`` picks a free port.  Once listening it prints on
 to stdout,
 ``cloudsim krova listening on http://HOST:PORT/api/v1 (admin http://HOST:PORT/_sim)``,
 and runs until SIGINT/SIGTERM.
+
+    python -m cloudsim nokyc --port 8082 --token nkv_live_<52 [a-z0-9]>[:SCOPE] \\
+        [--token ...] [--time-scale 60] [--latency-ms 20] [--rate-limit 60] \\
+        [--host 127.0.0.1] [--public-url URL] [--set install_delay=5 ...] \\
+        [--allow-http-webhooks] [--webhook-ca-file PEM]
+
+``--token`` repeats; SCOPE is ``read``, ``write`` (the default) or ``billing``.
+``--rate-limit`` is the general bucket's requests per minute (60; 0 turns every NoKYC
+rate limit off).  ``--allow-http-webhooks`` and ``--webhook-ca-file`` set the knobs of
+the same names.  The ready line is the same, with ``/v1`` as the API base.
 """
 
 from __future__ import annotations
@@ -27,8 +37,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .common.server import SimServer
 from .krova import KrovaSimulator
 from .krova.engine import WEBHOOK_SIGNATURES
+from .nokyc import NoKycSimulator
+
+NOKYC_SCOPES = ("read", "write", "billing")
 
 
 def _parse_keys(
@@ -48,6 +62,17 @@ def _parse_keys(
         if scope == "view":
             read_only.add(key)
     return keys, read_only
+
+
+def _parse_tokens(raw: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, str]:
+    tokens: dict[str, str] = {}
+    for item in raw:
+        token, _, scope = item.partition(":")
+        scope = scope or "write"
+        if scope not in NOKYC_SCOPES:
+            parser.error(f"--token {item[:20]!r}...: scope must be read, write or billing")
+        tokens[token] = scope
+    return tokens
 
 
 def _parse_sets(raw: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
@@ -88,10 +113,32 @@ def build_parser() -> argparse.ArgumentParser:
                        help="X-Krova-Signature format: sha256 (the seed's, default) or v1 "
                             "(t=<unix seconds>,v1=<hex>)")
     krova.set_defaults(parser=krova)
+
+    nokyc = providers.add_parser("nokyc", help="NoKYC VPS (nokycvps.com) API")
+    nokyc.add_argument("--port", type=int, default=0, help="listen port (0 = any free)")
+    nokyc.add_argument("--host", default="127.0.0.1")
+    nokyc.add_argument("--token", action="append", required=True, metavar="TOKEN[:SCOPE]",
+                       help="nkv_live_<52 [a-z0-9]> with scope read, write (default) or "
+                            "billing; repeatable")
+    nokyc.add_argument("--time-scale", type=float, default=1.0,
+                       help="simulated time runs this many times faster")
+    nokyc.add_argument("--latency-ms", type=float, default=0.0,
+                       help="added to every API request (real milliseconds)")
+    nokyc.add_argument("--rate-limit", type=int, default=60,
+                       help="general requests per 60 s (simulated) per token, burst "
+                            "rate_burst; 0 = every rate limit off")
+    nokyc.add_argument("--public-url", help="the URL clients use, if not the listen address")
+    nokyc.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
+                       help="any /_sim/config knob, e.g. install_delay=5")
+    nokyc.add_argument("--allow-http-webhooks", action="store_true",
+                       help="sandbox only: accept http:// webhook URLs")
+    nokyc.add_argument("--webhook-ca-file", metavar="PEM",
+                       help="CA bundle webhook deliveries trust for https")
+    nokyc.set_defaults(parser=nokyc)
     return parser
 
 
-async def _serve(simulator: KrovaSimulator) -> None:
+async def _serve(simulator: SimServer) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -112,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sub: argparse.ArgumentParser = args.parser
+    if args.provider == "nokyc":
+        return _main_nokyc(args, sub)
     keys, read_only = _parse_keys(args.api_key, args.space_id, sub)
     settings = _parse_sets(args.set, sub)
     if args.webhook_signature is not None:
@@ -127,6 +176,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate_limit=args.rate_limit,
             public_url=args.public_url,
             validate_responses=args.validate_responses,
+            settings=settings,
+        )
+    except ValueError as exc:
+        sub.error(str(exc))
+    asyncio.run(_serve(simulator))
+    return 0
+
+
+def _main_nokyc(args: argparse.Namespace, sub: argparse.ArgumentParser) -> int:
+    tokens = _parse_tokens(args.token, sub)
+    settings = _parse_sets(args.set, sub)
+    if args.allow_http_webhooks:
+        settings["allow_http_webhooks"] = True
+    if args.webhook_ca_file is not None:
+        settings["webhook_ca_file"] = args.webhook_ca_file
+    try:
+        simulator = NoKycSimulator(
+            tokens,
+            host=args.host,
+            port=args.port,
+            time_scale=args.time_scale,
+            latency_ms=args.latency_ms,
+            rate_limit=args.rate_limit,
+            public_url=args.public_url,
             settings=settings,
         )
     except ValueError as exc:

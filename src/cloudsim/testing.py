@@ -3,17 +3,24 @@
 * :func:`running_simulator`: a simulator in a background thread with its own event
   loop, usable from sync and async tests alike (the test talks HTTP to it).
 * :func:`simulator_process`: the same through ``python -m cloudsim`` in a subprocess.
-* :class:`WebhookReceiver`: a tiny aiohttp endpoint that records what it receives and
-  answers with scripted statuses; :func:`verify_signature` checks Krova's signature.
+* :class:`WebhookReceiver`: a tiny aiohttp endpoint (http, or https with an
+  ``ssl_context``) that records what it receives and answers with scripted statuses;
+  :func:`verify_signature` checks Krova's signature, :func:`verify_nokyc_signature`
+  NoKYC's.
+* NoKYC: :func:`nokyc_test_simulator`, the ``NOKYC_*_TOKEN`` constants,
+  :func:`nokyc_ssh_public_key`, :func:`sample_server_request` and
+  :func:`wait_for_server_status`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import os
 import re
+import ssl
 import subprocess
 import sys
 import threading
@@ -29,6 +36,8 @@ from aiohttp import web
 from . import PROVIDERS
 from .common.server import SimServer
 from .krova import KrovaSimulator
+from .nokyc import NoKycSimulator
+from .nokyc.webhooks import verify as _nokyc_verify
 
 DEFAULT_API_KEY = "kro_test_key"
 DEFAULT_SPACE_ID = "sp_test"
@@ -40,6 +49,13 @@ SAMPLE_SSH_KEY = (
 OTHER_API_KEY = "kro_other_key"
 OTHER_SPACE_ID = "sp_other"
 VIEWER_API_KEY = "kro_view_key"  # read-only (cube.view) key of DEFAULT_SPACE_ID
+
+# NoKYC: one account, a token per scope (write is what running_simulator registers
+# for api_key).
+NOKYC_TOKEN = "nkv_live_" + "w" * 12 + "0123456789abcdefghijklmnopqrstuvwxyz0123"
+NOKYC_READ_TOKEN = "nkv_live_" + "r" * 12 + "0123456789abcdefghijklmnopqrstuvwxyz0123"
+NOKYC_BILLING_TOKEN = "nkv_live_" + "b" * 12 + "0123456789abcdefghijklmnopqrstuvwxyz0123"
+NOKYC_TOKENS = {NOKYC_TOKEN: "write", NOKYC_READ_TOKEN: "read", NOKYC_BILLING_TOKEN: "billing"}
 
 T = TypeVar("T")
 
@@ -115,7 +131,7 @@ class RunningSimulator:
 
     @property
     def url(self) -> str:
-        """API base URL, ending in ``/api/v1``."""
+        """API base URL, ending in ``/api/v1`` (Krova) or ``/v1`` (NoKYC)."""
         return self.simulator.url
 
     @property
@@ -135,12 +151,22 @@ class RunningSimulator:
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=10)
 
 
-def _make(provider: str, api_key: str, space_id: str, kwargs: dict[str, Any]) -> SimServer:
+def _make(
+    provider: str, api_key: str | None, space_id: str | None, kwargs: dict[str, Any]
+) -> SimServer:
     try:
         cls = PROVIDERS[provider]
     except KeyError:
         raise ValueError(f"unknown provider {provider!r}; known: {sorted(PROVIDERS)}") from None
-    keys = {api_key: space_id, **dict(kwargs.pop("api_keys", None) or {})}
+    if provider == "nokyc":
+        tokens = dict(kwargs.pop("tokens", None) or {})
+        if api_key is not None:
+            tokens.setdefault(api_key, "write")
+        return cls(tokens or dict(NOKYC_TOKENS), **kwargs)
+    keys = {
+        api_key or DEFAULT_API_KEY: space_id or DEFAULT_SPACE_ID,
+        **dict(kwargs.pop("api_keys", None) or {}),
+    }
     return cls(keys, **kwargs)
 
 
@@ -148,14 +174,17 @@ def _make(provider: str, api_key: str, space_id: str, kwargs: dict[str, Any]) ->
 def running_simulator(
     provider: str = "krova",
     *,
-    api_key: str = DEFAULT_API_KEY,
-    space_id: str = DEFAULT_SPACE_ID,
+    api_key: str | None = None,
+    space_id: str | None = None,
     **kwargs: Any,
 ) -> Iterator[RunningSimulator]:
     """Run a simulator in a daemon thread for the duration of the ``with`` block.
 
     Extra keyword arguments go to the simulator class (``time_scale``, ``rate_limit``,
-    ``settings``, ``api_keys`` for more keys, ``validate_responses`` ...).
+    ``settings``, ...).  Krova: ``api_key`` (default :data:`DEFAULT_API_KEY`) of Space
+    ``space_id`` (default :data:`DEFAULT_SPACE_ID`), ``api_keys`` for more keys,
+    ``validate_responses``.  NoKYC: ``tokens={token: scope}`` and/or ``api_key`` (a
+    write token); with neither, the three :data:`NOKYC_TOKENS`; ``space_id`` is unused.
     """
     simulator = _make(provider, api_key, space_id, dict(kwargs))
     loop = asyncio.new_event_loop()
@@ -188,16 +217,24 @@ _READY = re.compile(r"listening on (\S+) \(admin (\S+)\)")
 def simulator_process(
     provider: str = "krova",
     *,
-    api_key: str = DEFAULT_API_KEY,
-    space_id: str = DEFAULT_SPACE_ID,
+    api_key: str | None = None,
+    space_id: str | None = None,
     args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     start_timeout: float = 30.0,
 ) -> Iterator[SimulatorProcess]:
-    """``python -m cloudsim PROVIDER --port 0 ...`` as a subprocess, until the block ends."""
+    """``python -m cloudsim PROVIDER --port 0 ...`` as a subprocess, until the block ends.
+
+    Krova gets ``--api-key api_key --space-id space_id`` (the defaults of
+    :func:`running_simulator`); NoKYC ``--token api_key`` (default :data:`NOKYC_TOKEN`,
+    scope write) — more ``--token`` flags go in ``args``."""
+    if provider == "nokyc":
+        credentials = ["--token", api_key or NOKYC_TOKEN]
+    else:
+        credentials = ["--api-key", api_key or DEFAULT_API_KEY,
+                       "--space-id", space_id or DEFAULT_SPACE_ID]
     command = [
-        sys.executable, "-m", "cloudsim", provider, "--port", "0",
-        "--api-key", api_key, "--space-id", space_id, *args,
+        sys.executable, "-m", "cloudsim", provider, "--port", "0", *credentials, *args,
     ]
     process = subprocess.Popen(
         command,
@@ -285,18 +322,90 @@ class WebhookReceiver:
 
 @asynccontextmanager
 async def webhook_receiver(
-    statuses: Sequence[int] = (), default_status: int = 200, path: str = "/hooks/krova"
+    statuses: Sequence[int] = (),
+    default_status: int = 200,
+    path: str = "/hooks/krova",
+    *,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[WebhookReceiver]:
+    """A receiver on loopback; ``ssl_context`` (a server context) makes it https."""
     receiver = WebhookReceiver(statuses=list(statuses), default_status=default_status)
     receiver._arrived = asyncio.Condition()
     app = web.Application()
     app.router.add_post(path, receiver._handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
-    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}{path}"
+    scheme = "https" if ssl_context is not None else "http"
+    receiver.url = f"{scheme}://127.0.0.1:{runner.addresses[0][1]}{path}"
     try:
         yield receiver
     finally:
         await runner.cleanup()
+
+
+# ---- NoKYC ------------------------------------------------------------------------------
+
+
+def nokyc_test_simulator(**kwargs: Any) -> NoKycSimulator:
+    """A NoKYC simulator for tests: :data:`NOKYC_TOKENS` registered, time 50x faster,
+    rate limits off and short lifecycle delays (provisioning 1 s, installing 2 s ...,
+    simulated), unless ``kwargs`` say otherwise (``settings`` are merged)."""
+    settings: dict[str, Any] = {
+        "provision_delay": 1.0, "install_delay": 2.0, "boot_delay": 1.0, "stop_delay": 1.0,
+        "reboot_delay": 1.0, "destroy_delay": 1.0, "snapshot_delay": 2.0,
+    }
+    settings.update(kwargs.pop("settings", None) or {})
+    options: dict[str, Any] = {"time_scale": 50.0, "rate_limit": 0}
+    options.update(kwargs)
+    tokens = options.pop("tokens", None) or dict(NOKYC_TOKENS)
+    return NoKycSimulator(tokens, settings=settings, **options)
+
+
+def nokyc_ssh_public_key(comment: str = "dev@example") -> str:
+    """A fresh, well-formed ``ssh-ed25519`` public key (random bytes, unique each call)."""
+    key_type = b"ssh-ed25519"
+    blob = len(key_type).to_bytes(4, "big") + key_type + (32).to_bytes(4, "big") + os.urandom(32)
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"
+
+
+def sample_server_request(ssh_key_id: str, **overrides: Any) -> dict[str, Any]:
+    """The seed's create-server body with ``ssh_key_id``; keys in ``overrides`` win."""
+    body: dict[str, Any] = {
+        "name": "edge-paris",
+        "plan": "vps-s2",
+        "region": "par",
+        "image": "debian-13-minimal",
+        "ssh_keys": [ssh_key_id],
+        "tags": ["production", "edge"],
+        "labels": {"owner": "ops"},
+        "user_data_b64": None,
+    }
+    body.update(overrides)
+    return body
+
+
+async def wait_for_server_status(
+    client: httpx.AsyncClient, server_id: str, status: str, *, timeout: float = 5.0
+) -> dict[str, Any]:
+    """Poll ``GET /servers/{id}`` (``client`` bound to ``.../v1``) until ``status``;
+    ``status="gone"`` waits for the 404."""
+
+    async def probe() -> dict[str, Any] | None:
+        response = await client.get(f"/servers/{server_id}")
+        if status == "gone":
+            return {"status": "gone"} if response.status_code == 404 else None
+        response.raise_for_status()
+        server: dict[str, Any] = response.json()
+        return server if server["status"] == status else None
+
+    return await wait_for(probe, timeout=timeout)
+
+
+def verify_nokyc_signature(
+    secret: str, body: bytes, header: str | None, *, tolerance: float = 300.0
+) -> bool:
+    """NoKYC's check: ``t=<unix>,v1=<hex HMAC-SHA256(secret, f"{t}." + body)>`` with t
+    within ``tolerance`` seconds of now."""
+    return _nokyc_verify(secret, body, header, tolerance=tolerance)

@@ -64,7 +64,7 @@ def test_running_simulator_in_a_thread() -> None:
         assert running.call(lambda: len(running.simulator.engine.cubes)) == 1  # type: ignore[attr-defined]
     with pytest.raises(httpx.ConnectError), httpx.Client(timeout=2.0) as client:
         client.get(f"{running.url}/regions")
-    with pytest.raises(ValueError), running_simulator("nokyc"):
+    with pytest.raises(ValueError), running_simulator("no-such-provider"):
         pass
 
 

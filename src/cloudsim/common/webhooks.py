@@ -7,6 +7,9 @@ A delivery succeeds on a 2xx answer within ``timeout`` simulated seconds; anythi
 (non-2xx, connection error, timeout, redirect) is a failed attempt, retried up to
 ``retries`` more times ``retry_delay`` simulated seconds apart.  The body and headers,
 including the delivery id, are identical across the retries of one delivery.
+
+HTTPS endpoints are verified against the system trust store, or against
+``ssl_context`` when one is given (e.g. a sandbox CA for a self-signed receiver).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +69,7 @@ class WebhookDispatcher:
         retention: float = 30 * 24 * 3600.0,
         max_history: int = 1000,
         user_agent: str = "cloudsim-webhooks/1.0",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.clock = clock
         self.stats = stats
@@ -74,6 +79,7 @@ class WebhookDispatcher:
         self.retention = retention
         self.max_history = max_history
         self.user_agent = user_agent
+        self.ssl_context = ssl_context  # None: aiohttp's default verification
         self._history: dict[str, list[Delivery]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -160,9 +166,11 @@ class WebhookDispatcher:
     async def _attempt(self, delivery: Delivery, url: str, headers: dict[str, str]) -> bool:
         assert self._session is not None, "dispatcher not started"
         timeout = aiohttp.ClientTimeout(total=self.clock.to_real(self.timeout))
+        extra: dict[str, Any] = {} if self.ssl_context is None else {"ssl": self.ssl_context}
         try:
             async with self._session.post(
-                url, data=delivery.body, headers=headers, timeout=timeout, allow_redirects=False
+                url, data=delivery.body, headers=headers, timeout=timeout, allow_redirects=False,
+                **extra,
             ) as response:
                 delivery.response_status = response.status
                 delivery.last_error = None
