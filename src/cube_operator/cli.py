@@ -26,6 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--webhook-public-url", default=os.environ.get("CUBE_OPERATOR_WEBHOOK_PUBLIC_URL"),
                      help="URL providers use to reach the receiver (e.g. through an Ingress); "
                           "default http://127.0.0.1:<webhook-port>")
+    run.add_argument("--webhook-tls-cert", default=os.environ.get("CUBE_OPERATOR_WEBHOOK_TLS_CERT"),
+                     help="PEM certificate (chain) the receiver serves HTTPS with; providers such as "
+                          "NoKYC only deliver to https URLs (default: plain HTTP)")
+    run.add_argument("--webhook-tls-key", default=os.environ.get("CUBE_OPERATOR_WEBHOOK_TLS_KEY"),
+                     help="PEM private key for --webhook-tls-cert")
     run.add_argument("--log-format", choices=("text", "json"),
                      default=os.environ.get("CUBE_OPERATOR_LOG_FORMAT", "text"))
     run.add_argument("--log-level", default=os.environ.get("CUBE_OPERATOR_LOG_LEVEL", "info"),
@@ -41,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--workdir", type=Path, default=None, help="where to write the kubeconfig and logs")
     dev.add_argument("--time-scale", type=float, default=10.0,
                      help="simulated provider time runs this much faster (default 10)")
+    dev.add_argument("--provider", choices=("krova", "nokyc", "all"), default="krova",
+                     help="which provider simulators run and which examples/<provider>/ are applied "
+                          "(default krova)")
     dev.add_argument("--exit-when-ready", action="store_true",
                      help="stop once every example Cube is Running or Stopped (for scripts)")
 
@@ -50,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "run" and bool(args.webhook_tls_cert) != bool(args.webhook_tls_key):
+        parser.error("--webhook-tls-cert and --webhook-tls-key go together")
     if args.command == "crds":
         from .api import KINDS
         from .api.crds import write_all
@@ -71,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics_port=args.metrics_port or None,
             webhook_port=args.webhook_port or None,
             webhook_public_url=args.webhook_public_url,
+            webhook_tls=(args.webhook_tls_cert, args.webhook_tls_key)
+            if args.webhook_tls_cert or args.webhook_tls_key else None,
             priority=args.priority,
         )
         return 0
@@ -78,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         from .sandbox import run_sandbox
 
         return run_sandbox(workdir=args.workdir, time_scale=args.time_scale,
-                           exit_when_ready=args.exit_when_ready)
+                           exit_when_ready=args.exit_when_ready, provider=args.provider)
     return 2
 
 

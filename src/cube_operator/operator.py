@@ -23,6 +23,7 @@ def run_operator(
     metrics_port: int | None = 9090,
     webhook_port: int | None = 8443,
     webhook_public_url: str | None = None,
+    webhook_tls: tuple[str, str] | None = None,
     priority: int | None = None,
 ) -> None:
     configure_logging(log_format, log_level)
@@ -30,6 +31,7 @@ def run_operator(
     controllers.options.metrics_port = metrics_port
     controllers.options.webhook_port = webhook_port
     controllers.options.webhook_public_url = webhook_public_url
+    controllers.options.webhook_tls = webhook_tls
     controllers.options.log_format = log_format
     controllers.options.log_level = log_level
     liveness = f"http://0.0.0.0:{liveness_port}/healthz" if liveness_port else None

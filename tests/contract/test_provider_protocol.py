@@ -62,8 +62,34 @@ def krova_account() -> Iterator[Account]:
         )
 
 
+@contextlib.contextmanager
+def nokyc_account() -> Iterator[Account]:
+    import base64
+    import hashlib
+    import struct
+
+    from cube_operator.api.providerconfig import NoKycSettings
+
+    def s(b: bytes) -> bytes:
+        return struct.pack(">I", len(b)) + b
+
+    key = "ssh-ed25519 " + base64.b64encode(s(b"ssh-ed25519") + s(hashlib.sha256(b"row").digest())).decode()
+    token = "nkv_live_" + uuid.uuid4().hex + "0" * 20
+    with running_simulator("nokyc", tokens={token: "write"}, time_scale=TIME_SCALE,
+                           settings={"allow_http_webhooks": True}) as sim:
+        yield Account(
+            endpoint=sim.url, admin_url=sim.admin_url, credentials={"token": token},
+            settings=NoKycSettings(), bad_credentials={"token": "nkv_live_" + "q" * 52},
+            spec=lambda name: VMSpec(name=name, image="debian-13-minimal", region="par", plan="vps-s1",
+                                     ssh_public_key=key),
+        )
+
+
 #: provider name -> its simulator account. One row per implemented provider.
-ROWS: dict[str, Callable[[], contextlib.AbstractContextManager[Account]]] = {"krova": krova_account}
+ROWS: dict[str, Callable[[], contextlib.AbstractContextManager[Account]]] = {
+    "krova": krova_account,
+    "nokyc": nokyc_account,
+}
 
 
 def test_every_implemented_provider_has_a_row() -> None:
@@ -206,7 +232,7 @@ async def test_a_real_webhook_delivery_verifies(plugin: ProviderPlugin, account:
     await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
     try:
         endpoint = await provider.webhooks.create_webhook(
-            url=f"http://127.0.0.1:{unused_tcp_port}/hook", events=["cube.running"])
+            url=f"http://127.0.0.1:{unused_tcp_port}/hook", events=["cube.running", "cube.stopped"])
         assert endpoint.secret and endpoint.secret not in repr(endpoint)
         vm = await provider.create_vm(account.spec(provider.vm_name("hooked", "u1")), CreateAttempt("u1"))
         deadline = time.monotonic() + 15

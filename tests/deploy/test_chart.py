@@ -371,3 +371,20 @@ def test_rendered_args_are_accepted_by_the_operator_cli(render, tmp_path, values
     result = subprocess.run([str(exe), "run", *args, "--help"], capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_webhook_tls_mounts_the_secret_and_passes_both_files(render, tmp_path):
+    objs = render(values={"webhookReceiver": {"tls": {"secretName": "receiver-tls"}}}, tmp_path=tmp_path)
+    c = container(objs)
+    assert "--webhook-tls-cert=/etc/cube-operator/webhook-tls/tls.crt" in c["args"]
+    assert "--webhook-tls-key=/etc/cube-operator/webhook-tls/tls.key" in c["args"]
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "webhook-tls")
+    assert mount["mountPath"] == "/etc/cube-operator/webhook-tls" and mount["readOnly"] is True
+    volumes = one(objs, "Deployment", RELEASE)["spec"]["template"]["spec"]["volumes"]
+    assert next(v for v in volumes if v["name"] == "webhook-tls")["secret"]["secretName"] == "receiver-tls"
+    plain = container(render(values={}, tmp_path=tmp_path))
+    assert not any(a.startswith("--webhook-tls") for a in plain["args"])
+    exe = Path(sys.executable).with_name("cube-operator")
+    lone = subprocess.run([str(exe), "run", "--webhook-tls-cert", "/x.crt"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert lone.returncode == 2 and "go together" in lone.stderr

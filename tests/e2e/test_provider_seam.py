@@ -34,22 +34,23 @@ def test_an_unimplemented_provider_is_unsupported_without_a_traceback(
     log_before = len(operator.log())
     namespace = namespace_with_credentials(cluster, krova)
     cluster.apply([
-        {"apiVersion": API, "kind": "ProviderConfig", "metadata": {"name": "nokyc", "namespace": namespace},
-         "spec": {"provider": "nokyc", "credentialsSecretRef": {"name": "krova-credentials"}, "nokyc": {}}},
-        cube_manifest("elsewhere", namespace, providerConfigRef={"name": "nokyc"}),
+        {"apiVersion": API, "kind": "ProviderConfig", "metadata": {"name": "cyberpanel", "namespace": namespace},
+         "spec": {"provider": "cyberpanel", "credentialsSecretRef": {"name": "krova-credentials"},
+                  "cyberpanel": {}}},
+        cube_manifest("elsewhere", namespace, providerConfigRef={"name": "cyberpanel"}),
     ])
-    config = wait_for(lambda: (pc := cluster.get("providerconfig", "nokyc", namespace))
+    config = wait_for(lambda: (pc := cluster.get("providerconfig", "cyberpanel", namespace))
                       and condition(pc, "Ready").get("reason") == "Unsupported" and pc,
                       timeout=30, what="the ProviderConfig to say Unsupported")
     ready = condition(config, "Ready")
     assert ready["status"] == "False"
-    assert "nokyc" in ready["message"] and "implemented: krova" in ready["message"]
+    assert "cyberpanel" in ready["message"] and "implemented: krova" in ready["message"]
     cube = wait_for(lambda: (c := cluster.get("cube", "elsewhere", namespace))
                     and "Unsupported" in condition(c, "Ready").get("message", "") and c,
                     timeout=30, what="the Cube to say why it waits")
     cube_ready = condition(cube, "Ready")
     assert cube_ready["status"] == "False" and cube_ready["reason"] == "ProviderConfigNotReady"
-    assert "nokyc" in cube_ready["message"]
+    assert "cyberpanel" in cube_ready["message"]
     assert not (cube.get("status") or {}).get("id")
     new_log = operator.log()[log_before:]
     assert "Traceback" not in new_log, new_log[-3000:]

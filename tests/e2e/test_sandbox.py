@@ -70,3 +70,16 @@ def iter_queue(lines: queue.Queue[str]) -> list[str]:
     while not lines.empty():
         out.append(lines.get_nowait())
     return out
+
+
+def test_sandbox_runs_the_nokyc_examples(tmp_path: Path) -> None:
+    """`cube-operator dev --provider nokyc`: examples/nokyc/ reach Ready, the Webhook too."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cube_operator.cli", "dev", "--provider", "nokyc", "--time-scale", "40",
+         "--workdir", str(tmp_path), "--exit-when-ready"],
+        check=False, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "NoKYC simulator:" in result.stdout and "team-b/edge-par" in result.stdout
+    assert "Krova simulator:" not in result.stdout
+    assert "All Cubes are Running or Stopped" in result.stdout

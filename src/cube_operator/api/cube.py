@@ -77,9 +77,18 @@ class CubeStatus(StatusBase):
     id: str | None = Field(default=None, description="Provider-side id of the VM.")
     state: str | None = Field(
         default=None,
-        description="Provider state: pending, booting, running, stopped, stopping, resizing, error, deleted.",
+        description="The provider's own word for the VM's state (Krova: pending, booting, running, "
+                    "stopped, ...; NoKYC: provisioning, installing, running, ...).",
     )
+    vm_state: str | None = Field(
+        default=None,
+        description="The VM's state in the operator's words, the same for every provider: provisioning, "
+                    "running, stopping, stopped, error, suspended, deleting, deleted, unknown.")
     public_ipv4: str | None = Field(default=None, description="Address to reach mapped ports.")
+    public_ipv6: str | None = Field(default=None, description="IPv6 address, where the provider assigns one.")
+    plan: str | None = Field(
+        default=None, description="Plan the VM runs (plan-based providers; chosen from spec.resources "
+                                  "when spec.plan is not set).")
     server_domain: str | None = Field(default=None, description="Host server's domain name.")
     ssh_host_port: int | None = Field(default=None, description="Public host port forwarded to sshd.")
     ssh_port: int | None = Field(default=None, description="Port sshd is forwarded to inside the Cube.")

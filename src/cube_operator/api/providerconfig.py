@@ -102,6 +102,10 @@ class ProviderConfigSpec(ApiModel):
 class ProviderConfigStatus(StatusBase):
     provider: str | None = Field(default=None, description="Provider the status refers to.")
     space_name: str | None = Field(default=None, description="Provider-side account/space name.")
+    balance_usd: float | None = Field(
+        default=None, description="Account balance in USD, where the provider and the credentials show it.")
+    runway_until: str | None = Field(
+        default=None, description="Date the balance runs out at the current burn, where the provider says.")
 
 
 PROVIDER_CONFIG = KindInfo(

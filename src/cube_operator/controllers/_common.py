@@ -17,6 +17,7 @@ from ..providers import (
     NotFound,
     ProviderError,
     RateLimited,
+    SpecRejected,
     Transient,
     Unauthorized,
     Unsupported,
@@ -37,6 +38,7 @@ TERMINAL_REASONS: tuple[str, ...] = (
     "InvalidSpec", "InvalidCredentials", "Forbidden", "WrongSpace", "Unsupported",
     "ProviderRejected", "ProviderError", "ImmutableFieldChanged", "CrossNamespaceReference",
     "ExternalResourceNotFound", "SnapshotFailed", "ReceiverDisabled", "DuplicateExternalResource",
+    "ProviderSuspended",
 )
 
 
@@ -55,9 +57,12 @@ def provider_error_reason(error: ProviderError) -> tuple[str, str, bool]:
                 f"{name} rejected the API key (401); fix the credentials Secret", True)
     if isinstance(error, Forbidden):
         return ("Forbidden",
-                f"{name} refused access (403): the API key is not allowed for this space/action", True)
+                (f"{name} refused access (403{', ' + error.code if error.code else ''}): the credentials "
+                 f"are not allowed for this space/action: {error.message}"), True)
     if isinstance(error, Unsupported):
         return ("Unsupported", error.message, True)
+    if isinstance(error, SpecRejected):
+        return ("InvalidSpec", error.message, True)
     if isinstance(error, Invalid):
         return ("ProviderRejected", f"{name} rejected the request: {error.message}", True)
     if isinstance(error, InvalidState):

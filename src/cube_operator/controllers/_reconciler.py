@@ -170,7 +170,7 @@ class Reconciler:
             raise ConfigProblem("CubeDeleting", f"Cube {namespace}/{cube_name} is being deleted")
         if not status.get("id"):
             raise ConfigProblem("WaitingForCube", f"Cube {namespace}/{cube_name} has no provider id yet")
-        if running and status.get("state") != "running":
+        if running and (status.get("vmState") or status.get("state")) != "running":
             raise ConfigProblem(
                 "WaitingForCube",
                 f"Cube {namespace}/{cube_name} is {status.get('state') or 'not ready'}; waiting for running",

@@ -17,12 +17,15 @@ class OperatorOptions:
     # How providers reach the receiver, e.g. https://cube-operator.example.com (Ingress).
     webhook_public_url: str | None = None
     metrics_port: int | None = None
+    # (certificate, key) PEM files: the receiver serves HTTPS.
+    webhook_tls: tuple[str, str] | None = None
 
     def receiver_base_url(self) -> str | None:
         if self.webhook_public_url:
             return self.webhook_public_url.rstrip("/")
         if self.webhook_port:
-            return f"http://127.0.0.1:{self.webhook_port}"
+            scheme = "https" if self.webhook_tls else "http"
+            return f"{scheme}://127.0.0.1:{self.webhook_port}"
         return None
 
 

@@ -1,6 +1,7 @@
 """The operator's own HTTP endpoints besides kopf's /healthz: /metrics and the receiver."""
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -28,7 +29,8 @@ class Servers:
         self._runners: list[web.AppRunner] = []
         self.receiver = Receiver()
 
-    async def start(self, *, metrics_port: int | None, webhook_port: int | None, host: str = "0.0.0.0") -> None:
+    async def start(self, *, metrics_port: int | None, webhook_port: int | None, host: str = "0.0.0.0",
+                    webhook_tls: tuple[str, str] | None = None) -> None:
         if metrics_port:
             app = web.Application()
             app.router.add_get("/metrics", _metrics)
@@ -36,12 +38,18 @@ class Servers:
         if webhook_port:
             app = self.receiver.app()
             app.middlewares.append(_count_deliveries)
-            await self._serve(app, host, webhook_port)
+            await self._serve(app, host, webhook_port, tls=webhook_tls)
 
-    async def _serve(self, app: web.Application, host: str, port: int) -> None:
+    async def _serve(self, app: web.Application, host: str, port: int,
+                     tls: tuple[str, str] | None = None) -> None:
+        context = None
+        if tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.load_cert_chain(*tls)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=context).start()
         self._runners.append(runner)
 
     async def stop(self) -> None:

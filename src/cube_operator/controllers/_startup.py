@@ -41,7 +41,8 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     kube = Kube()
     set_runtime(Runtime(options=options, kube=kube,
                         sessions=SessionRegistry(kube, options.poll_interval, observer=MetricsObserver())))
-    await _servers.start(metrics_port=options.metrics_port, webhook_port=options.webhook_port)
+    await _servers.start(metrics_port=options.metrics_port, webhook_port=options.webhook_port,
+                         webhook_tls=options.webhook_tls)
     logger.info("cube-operator started (poll interval %ss, metrics port %s, webhook port %s)",
                 options.poll_interval, options.metrics_port, options.webhook_port)
 

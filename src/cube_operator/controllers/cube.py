@@ -56,6 +56,10 @@ def ready_for(observed: ObservedVM, power_state: str) -> tuple[bool, str, str]:
         return True, "Running" if want == VMState.RUNNING else "Stopped", f"Cube is {want.value}"
     if state == VMState.ERROR:
         return False, "ProviderError", f"the provider reports the Cube in state {observed.provider_state}"
+    if state == VMState.SUSPENDED:
+        # Never "corrected" by a start: the provider suspended it (e.g. the balance ran out).
+        return False, "ProviderSuspended", (f"the provider suspended the Cube ({observed.provider_state}); "
+                                            "resolve it with the provider (e.g. top up the balance)")
     if state == VMState.PROVISIONING:
         return False, "Provisioning", f"waiting for the Cube to be {want.value} (now {observed.provider_state})"
     return False, "Converging", f"waiting for the Cube to be {want.value} (now {observed.provider_state})"
@@ -173,7 +177,8 @@ class CubeReconciler(Reconciler):
                 f"annotation {EXTERNAL_NAME_ANNOTATION}={vm_id} names no VM at {session.provider_name}",
             ) from None
         session.fleet.put(observed)
-        obj = await self.patch_status(obj, {"id": observed.id, "state": observed.provider_state})
+        obj = await self.patch_status(obj, {"id": observed.id, "state": observed.provider_state,
+                                            "vmState": observed.state.value})
         self.event(obj, "Normal", "Adopted", f"adopted existing {session.provider_name} VM {observed.id}")
         return 0.0
 
@@ -228,6 +233,7 @@ class CubeReconciler(Reconciler):
             synced=(True, reason, message),
             id=vm.id,
             state=vm.provider_state,
+            vmState=vm.state.value,
             costPerHour=cost_text(vm.cost_per_hour),
             image=vm.image,
         )
@@ -255,7 +261,7 @@ class CubeReconciler(Reconciler):
             obj,
             ready=(False, "ExternallyDeleted", message),
             synced=(True, "ExternallyDeleted", message),
-            id=None, state=None, publicIpv4=None, serverDomain=None, sshHostPort=None, sshPort=None,
+            id=None, state=None, vmState=None, publicIpv4=None, serverDomain=None, sshHostPort=None, sshPort=None,
             costPerHour=None, createAttempt=attempt, createRequestedAt=None,
         )
         return CONVERGING_DELAY
@@ -266,9 +272,14 @@ class CubeReconciler(Reconciler):
         capabilities = session.provider.capabilities
         fields: dict[str, Any] = {
             "state": observed.provider_state,
+            "vmState": observed.state.value,
             "publicIpv4": observed.public_ipv4,
             "costPerHour": cost_text(observed.cost_per_hour),
         }
+        if observed.public_ipv6 or status.get("publicIpv6"):
+            fields["publicIpv6"] = observed.public_ipv6
+        if observed.plan or status.get("plan"):
+            fields["plan"] = observed.plan
         notes: list[str] = []
         converging = await self.converge_power(session, obj, spec, observed, notes)
 

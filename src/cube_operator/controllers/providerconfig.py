@@ -70,7 +70,14 @@ async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: ko
         if not _terminal:
             raise kopf.TemporaryError(message, delay=10) from None
         return
-    report(True, "CredentialsValid", f"{spec.provider} accepted the credentials")
+    note = ""
+    if session.plugin.account_status is not None:
+        try:
+            facts, note = await session.plugin.account_status(session.provider)
+        except ProviderError as error:  # account facts are a bonus, never a reason to fail
+            facts, note = {}, f"account details unavailable: {provider_error_reason(error)[1]}"
+        patch.status.update(facts)
+    report(True, "CredentialsValid", f"{spec.provider} accepted the credentials" + (f"; {note}" if note else ""))
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)

@@ -9,7 +9,7 @@ import kopf
 from ..api import RestoreSpec
 from ..providers import Capability, InvalidState, NotFound, ProviderError, VMState
 from ._common import provider_error_reason, retry_delay
-from ._conditions import now_rfc3339
+from ._conditions import READY, is_true, now_rfc3339
 from ._kube import NotFoundError
 from ._reconciler import Reconciler
 from ._runtime import Runtime
@@ -84,7 +84,8 @@ class RestoreReconciler(Reconciler):
                                      f"Snapshot {spec.snapshot_ref.name} is of Cube {snap_cube}, "
                                      f"not {spec.cube_ref.name}; a Cube can only be restored from its own snapshots")
         snap_status = snapshot.get("status") or {}
-        if snap_status.get("state") != "complete" or not snap_status.get("id"):
+        # Ready is the Snapshot controller's neutral verdict; status.state is the provider's word.
+        if not is_true(snap_status.get("conditions"), READY) or not snap_status.get("id"):
             return await self.finish(obj, False, "SnapshotNotComplete",
                                      f"Snapshot {spec.snapshot_ref.name} is {snap_status.get('state') or 'not created'}, "
                                      "not complete; create the Restore once the Snapshot is Ready")

@@ -8,6 +8,7 @@ Controllers import from here and nowhere deeper: no provider is named in them.
 from __future__ import annotations
 
 from . import krova as _krova  # noqa: F401  (registers the plugin)
+from . import nokyc as _nokyc  # noqa: F401  (registers the plugin)
 from ._http import (
     BearerAuth,
     CallKind,
@@ -48,6 +49,7 @@ from .errors import (
     NotFound,
     ProviderError,
     RateLimited,
+    SpecRejected,
     Transient,
     Unauthorized,
     Unsupported,
@@ -99,6 +101,7 @@ __all__ = [
     "SecretAuth",
     "SnapshotInfo",
     "SnapshotState",
+    "SpecRejected",
     "TcpExposure",
     "Transient",
     "Unauthorized",

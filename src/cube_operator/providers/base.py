@@ -106,6 +106,7 @@ class ObservedVM:
     #: The provider's own word for the state (``sleeping``, ``Online``, ...), for status.
     provider_state: str
     public_ipv4: str | None = None
+    public_ipv6: str | None = None
     addresses: tuple[str, ...] = ()
     port_forwards: tuple[PortForward, ...] = ()
     cost_per_hour: float | None = None

@@ -21,6 +21,7 @@ __all__ = [
     "NotFound",
     "ProviderError",
     "RateLimited",
+    "SpecRejected",
     "Transient",
     "Unauthorized",
     "Unsupported",
@@ -147,6 +148,11 @@ class Transient(ProviderError):
 
 class Unsupported(ProviderError):
     """The provider lacks this capability (no TCP mappings, no snapshots, ...)."""
+
+
+class SpecRejected(ProviderError):
+    """The spec cannot be met by this provider (no plan fits the resources, an unknown
+    image or region); the message names the field and the valid choices."""
 
 
 class DuplicateExternalResource(ProviderError):

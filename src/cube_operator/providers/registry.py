@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,9 @@ class ProviderPlugin:
     settings_required: bool = False
     #: Offline checks of the settings block: messages naming the field.
     check_settings: Callable[[BaseModel | None], list[str]] | None = None
+    #: Account facts for the ProviderConfig's status after a good credentials check
+    #: (camelCase keys of ProviderConfigStatus, e.g. balanceUsd), plus a note for Ready.
+    account_status: Callable[[Provider], Awaitable[tuple[dict[str, Any], str]]] | None = None
     #: A provider-specific (reason, message) for a credentials-check error, or None.
     explain_error: Callable[[ProviderError, BaseModel | None], tuple[str, str] | None] | None = None
 

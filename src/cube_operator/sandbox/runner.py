@@ -1,4 +1,7 @@
-"""The sandbox: Kubernetes API emulator + Krova simulator + the operator + examples.
+"""The sandbox: Kubernetes API emulator + provider simulators + the operator + examples.
+
+``--provider krova`` (the default), ``nokyc`` or ``all`` picks which simulators run and
+which ``examples/<provider>/`` are applied.
 
 The emulator and simulator run in this process; the operator runs as a separate
 `cube-operator run` process against the emulator's kubeconfig, exactly as it would
@@ -24,21 +27,37 @@ from ..api import KINDS
 from ..api.crds import crd_for
 from ._apply import create_all, load_manifests
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "krova"
+EXAMPLES_ROOT = Path(__file__).resolve().parents[3] / "examples"
+EXAMPLES = EXAMPLES_ROOT / "krova"
+PROVIDERS = ("krova", "nokyc")
+TITLES = {"krova": "Krova", "nokyc": "NoKYC"}
 
 
 def _example_settings(manifests: list[dict[str, Any]]) -> tuple[str, str]:
-    """The API key and space the examples use, so the simulator accepts them."""
+    """The API key and space the Krova examples use, so the simulator accepts them."""
     secret = next(m for m in manifests if m["kind"] == "Secret")
     config = next(m for m in manifests if m["kind"] == "ProviderConfig")
     return secret["stringData"]["apiKey"], config["spec"]["krova"]["spaceId"]
+
+
+def _simulator(provider: str, manifests: list[dict[str, Any]], time_scale: float) -> Any:
+    """The provider's simulator, accepting the credentials its examples use."""
+    import cloudsim
+
+    if provider == "krova":
+        api_key, space_id = _example_settings(manifests)
+        return cloudsim.KrovaSimulator(api_keys={api_key: space_id}, time_scale=time_scale)
+    secret = next(m for m in manifests if m["kind"] == "Secret")
+    # Plain-http webhooks are a sandbox-only allowance: the real NoKYC calls https only.
+    return cloudsim.NoKycSimulator(tokens={secret["stringData"]["token"]: "billing"}, time_scale=time_scale,
+                                   settings={"allow_http_webhooks": True})
 
 
 def _cube_line(cube: dict[str, Any]) -> str:
     status = cube.get("status") or {}
     ready: dict[str, Any] = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
     return (f"  {cube['metadata']['namespace']}/{cube['metadata']['name']:<10} "
-            f"state={status.get('state') or '-':<9} ip={status.get('publicIpv4') or '-':<15} "
+            f"state={status.get('state') or '-':<12} ip={status.get('publicIpv4') or '-':<15} "
             f"ready={ready.get('status', '-')} ({ready.get('reason', '')})")
 
 
@@ -58,7 +77,7 @@ def _testbed() -> tuple[Any, Any]:
     top of a cube_operator module.
     """
     try:
-        from cloudsim import KrovaSimulator
+        from cloudsim import KrovaSimulator, NoKycSimulator  # noqa: F401
         from kubeapi import KubeAPIServer
     except ModuleNotFoundError as error:
         missing = error.name or str(error)
@@ -69,21 +88,22 @@ def _testbed() -> tuple[Any, Any]:
     return KrovaSimulator, KubeAPIServer
 
 
-async def _sandbox(workdir: Path, time_scale: float, exit_when_ready: bool, stop: asyncio.Event) -> int:
-    KrovaSimulator, KubeAPIServer = _testbed()
+async def _sandbox(workdir: Path, time_scale: float, exit_when_ready: bool, stop: asyncio.Event,
+                   providers: tuple[str, ...] = ("krova",)) -> int:
+    _krova, KubeAPIServer = _testbed()
 
-    manifests = load_manifests(EXAMPLES)
-    api_key, space_id = _example_settings(manifests)
-    for manifest in manifests:
-        if manifest["kind"] == "ProviderConfig":
-            manifest["spec"]["endpoint"] = "SIMULATOR"  # replaced below, once the port is known
-    async with KubeAPIServer(port=0) as kube, KrovaSimulator(
-        api_keys={api_key: space_id}, time_scale=time_scale
-    ) as krova:
+    examples = {p: load_manifests(EXAMPLES_ROOT / p) for p in providers}
+    async with contextlib.AsyncExitStack() as stack:
+        kube = await stack.enter_async_context(KubeAPIServer(port=0))
+        simulators = {p: await stack.enter_async_context(_simulator(p, examples[p], time_scale))
+                      for p in providers}
         kubeconfig = kube.write_kubeconfig(workdir / "kubeconfig")
-        for manifest in manifests:
-            if manifest["kind"] == "ProviderConfig":
-                manifest["spec"]["endpoint"] = krova.url
+        manifests = []
+        for provider in providers:
+            for manifest in examples[provider]:
+                if manifest["kind"] == "ProviderConfig":
+                    manifest["spec"]["endpoint"] = simulators[provider].url
+                manifests.append(manifest)
         async with httpx.AsyncClient(base_url=kube.url, timeout=10) as client:
             await create_all(client, [crd_for(info) for info in KINDS])
             log_path = workdir / "operator.log"
@@ -91,7 +111,9 @@ async def _sandbox(workdir: Path, time_scale: float, exit_when_ready: bool, stop
             try:
                 await create_all(client, manifests)
                 print(f"Kubernetes API emulator: {kube.url}")
-                print(f"Krova simulator:         {krova.url}  (time x{time_scale:g})")
+                for provider, simulator in simulators.items():
+                    title = f"{TITLES[provider]} simulator:"
+                    print(f"{title:<25}{simulator.url}  (time x{time_scale:g})")
                 print(f"Operator log:            {log_path}")
                 print(f"\n  export KUBECONFIG={kubeconfig}\n  kubectl get cubes -A\n", flush=True)
                 return await _watch(client, operator, exit_when_ready, stop)
@@ -101,6 +123,7 @@ async def _sandbox(workdir: Path, time_scale: float, exit_when_ready: bool, stop
                     operator.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     operator.kill()
+    return 1  # pragma: no cover - the context manager always returns inside
 
 
 def _start_operator(kubeconfig: Path, log_path: Path) -> subprocess.Popen[bytes]:
@@ -149,7 +172,9 @@ async def _watch(client: httpx.AsyncClient, operator: subprocess.Popen[bytes],
     return 0
 
 
-def run_sandbox(workdir: Path | None = None, time_scale: float = 10.0, exit_when_ready: bool = False) -> int:
+def run_sandbox(workdir: Path | None = None, time_scale: float = 10.0, exit_when_ready: bool = False,
+                provider: str = "krova") -> int:
+    providers = PROVIDERS if provider == "all" else (provider,)
     try:
         _testbed()
     except SandboxUnavailable as error:
@@ -163,7 +188,7 @@ def run_sandbox(workdir: Path | None = None, time_scale: float = 10.0, exit_when
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        code = await _sandbox(directory, time_scale, exit_when_ready, stop)
+        code = await _sandbox(directory, time_scale, exit_when_ready, stop, providers)
         print("sandbox stopped", flush=True)
         return code
 

@@ -91,7 +91,7 @@ def test_the_krova_plugin_declares_its_documented_limit() -> None:
     assert [k.name for k in krova.credential_keys] == ["apiKey"]
     assert krova.settings_field == "krova" and krova.settings_required
     assert krova.verify_webhook is not None
-    assert plugin_for("nokyc") is None  # not implemented yet
+    assert plugin_for("cyberpanel") is None  # not implemented yet
 
 
 async def test_auth_is_sent_only_on_authenticated_calls_and_scrubbed_from_errors(clock: Any) -> None:

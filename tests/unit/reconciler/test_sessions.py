@@ -71,10 +71,11 @@ async def test_a_missing_secret_and_a_foreign_settings_block_are_named() -> None
 
 
 async def test_unimplemented_and_unknown_providers_are_unsupported() -> None:
-    sessions = SessionRegistry(FakeKube(), 5.0)  # the real registry: Krova only, today
-    nokyc = await problem(sessions, config("nokyc"))
-    assert nokyc.reason == "Unsupported"
-    assert "'nokyc' is not implemented" in nokyc.message and "implemented: krova" in nokyc.message
+    sessions = SessionRegistry(FakeKube(), 5.0)  # the real registry: Krova and NoKYC, today
+    cyberpanel = await problem(sessions, config("cyberpanel"))
+    assert cyberpanel.reason == "Unsupported"
+    assert "'cyberpanel' is not implemented" in cyberpanel.message
+    assert "implemented: krova, nokyc" in cyberpanel.message
     unknown = await problem(sessions, config("aws"))
     assert unknown.reason == "Unsupported" and "known providers: krova, nokyc" in unknown.message
 

@@ -273,7 +273,7 @@ async def test_unsupported_capability_is_reported_before_any_call(harness: Harne
     reconciler = h.reconciler(CubeReconciler, web)
     await reconciler.reconcile()
     h.provider.set_state(web["status"]["id"], VMState.RUNNING)
-    web["status"]["state"] = "running"
+    web["status"]["state"] = web["status"]["vmState"] = "running"
     before = len(h.provider.calls)
     mapping = h.kube.add("tcpmappings", {"kind": "TcpMapping", "metadata": {"name": "db", "namespace": NAMESPACE},
                                          "spec": {"cubeRef": {"name": "web"}, "cubePort": 5432}})

@@ -21,6 +21,7 @@ local terminal = {
   SnapshotFailed = true,
   ReceiverDisabled = true,
   DuplicateExternalResource = true,
+  ProviderSuspended = true,
 }
 
 local function findCondition(conditions, ctype)
