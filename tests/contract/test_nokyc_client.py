@@ -196,3 +196,23 @@ async def test_the_budgets_keep_the_client_under_the_bucket(sim: RunningSimulato
     assert not any(r["status"] == 429 for r in await stats(sim))
 
 
+
+
+async def test_webhook_subscriptions(sim: RunningSimulator, provider: NoKycProvider) -> None:
+    async with httpx.AsyncClient(base_url=sim.admin_url) as admin:
+        (await admin.put("/config", json={"allow_http_webhooks": True})).raise_for_status()
+    hook = await provider.create_webhook(url="http://127.0.0.1:9/hook", events=["cube.running", "cube.deleted"])
+    assert hook.secret and hook.events == ("cube.running", "cube.deleted")
+    listed = await provider.list_webhooks()
+    assert [(w.id, sorted(w.events)) for w in listed] == [(hook.id, ["cube.deleted", "cube.running"])]
+    assert (await provider.get_webhook(hook.id)).url == "http://127.0.0.1:9/hook"
+    await provider.delete_webhook(hook.id)
+    assert await provider.list_webhooks() == []
+
+
+async def test_https_only_webhooks_are_refused_naming_the_field(provider: NoKycProvider) -> None:
+    from cube_operator.providers import Invalid
+
+    with pytest.raises(Invalid) as info:
+        await provider.create_webhook(url="http://example.test/hook", events=["cube.running"])
+    assert "url" in info.value.message

@@ -181,11 +181,11 @@ def test_credentials_and_balance_are_reported(cluster: Cluster, nokyc: NoKyc, op
 
 
 def test_cube_runs_stops_and_is_deleted(cluster: Cluster, nokyc: NoKyc, team: str) -> None:
-    cluster.apply(cube("web", team))
+    cluster.apply(cube("web", team, userData="#cloud-config\npackages: [nginx]\n"))
     found = ready(cluster, "cube", "web", team)
     status = found["status"]
     assert status["vmState"] == "running" and status["state"] == "running"
-    assert status["publicIpv4"] and status["plan"] == "vps-s1" and status["costPerHour"]
+    assert status["publicIpv4"] and status["publicIpv6"] and status["plan"] == "vps-s1" and status["costPerHour"]
     server = nokyc.server(status["id"])
     assert server and server["labels"]["cube-operator-uid"] == found["metadata"]["uid"]
     assert server["ipv4"]["address"] == status["publicIpv4"]

@@ -42,9 +42,10 @@ _ALL_BUT_IDEMPOTENCY = frozenset(C) - {C.IDEMPOTENT_CREATE}
 #: Capabilities per provider, as DESIGN.md's table has them.
 PROFILES: dict[str, frozenset[Capability]] = {
     "krova": frozenset(C),
-    "nokyc": frozenset({C.POWER, C.SNAPSHOTS, C.RESTORE, C.TCP_EXPOSURE, C.WEBHOOKS, C.IDEMPOTENT_CREATE}),
+    "nokyc": frozenset({C.POWER, C.SNAPSHOTS, C.RESTORE, C.TCP_EXPOSURE, C.WEBHOOKS, C.IDEMPOTENT_CREATE,
+                        C.USER_DATA}),
     "cyberpanel": frozenset({C.POWER, C.SNAPSHOTS}),
-    "voltagepark": frozenset({C.POWER}),
+    "voltagepark": frozenset({C.POWER, C.USER_DATA}),
     "lunanode": frozenset({C.POWER, C.SNAPSHOTS, C.RESTORE, C.TCP_EXPOSURE}),
 }
 assert set(PROFILES) == set(KNOWN_PROVIDERS)

@@ -113,6 +113,9 @@ class CubeReconciler(Reconciler):
             raise unsupported(session.provider_name, "stopping VMs (spec.powerState: Stopped)")
         if spec.ssh_port != 22 and Capability.SSH_PORT not in capabilities:
             raise unsupported(session.provider_name, "moving the SSH port (spec.sshPort)")
+        if (spec.user_data or spec.user_data_secret_ref) and Capability.USER_DATA not in capabilities:
+            raise unsupported(session.provider_name,
+                              "user data (spec.userData / spec.userDataSecretRef); remove it")
 
     def attempt(self, obj: dict[str, Any]) -> CreateAttempt:
         status = obj.get("status") or {}

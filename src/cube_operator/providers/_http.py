@@ -31,10 +31,11 @@ from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import metadata
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from ._ratelimit import (
     Clock,
@@ -68,10 +69,12 @@ __all__ = [
     "RetryPolicy",
     "SecretAuth",
     "map_error",
+    "parse_model",
     "redact",
 ]
 
 logger = logging.getLogger("cube_operator.providers")
+_M = TypeVar("_M", bound=BaseModel)
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -663,6 +666,21 @@ class ProviderHTTP:
             delay,
         )
         await self._sleep(delay)
+
+
+def parse_model(model: type[_M], data: Any, *, provider: str, method: str, route: str) -> _M:
+    """Validate a provider's answer; a mismatch is a Transient error whose message names
+    the offending fields but never echoes values (they can be secrets)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['type']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+    # Raised outside ``except``: the ValidationError quotes the input values.
+    raise Transient(f"unexpected {model.__name__} in response: {problems}"[:_MAX_MESSAGE],
+                    provider=provider, method=method, route=route)
 
 
 class _AllOf(SecretAuth):

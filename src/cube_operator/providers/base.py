@@ -76,6 +76,7 @@ class Capability(StrEnum):
     SSH_PORT = "ssh-port"  # a forwarded SSH host port that follows spec.sshPort
     SERVER_DOMAIN = "server-domain"  # a host server domain name in status
     IDEMPOTENT_CREATE = "idempotent-create"  # replaying a create attempt returns the same VM
+    USER_DATA = "user-data"  # cloud-init user data at create
 
 
 @dataclass(frozen=True)

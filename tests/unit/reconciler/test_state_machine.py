@@ -305,3 +305,15 @@ async def test_paused_objects_are_left_alone(harness: Harness) -> None:
     await reconcile(h, cube)
     assert h.provider.calls == []
     assert h.condition(cube, "Synced")["reason"] == "ReconcilePaused"
+
+
+async def test_user_data_where_the_provider_takes_none_is_unsupported(harness: Harness) -> None:
+    h = harness
+    cube = h.cube("init", userData="#cloud-config\n")
+    await reconcile(h, cube)
+    if Capability.USER_DATA in h.provider.capabilities:
+        assert h.provider.called("create_vm") == 1
+    else:
+        ready = h.condition(cube)
+        assert ready["reason"] == "Unsupported" and "spec.userData" in ready["message"]
+        assert h.provider.calls == []

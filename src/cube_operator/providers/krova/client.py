@@ -11,9 +11,17 @@ from collections.abc import Sequence
 from typing import Any, Self, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from .._http import CallKind, HeaderAuth, ProviderHTTP, ProviderObserver, RateBudget, RetryPolicy
+from .._http import (
+    CallKind,
+    HeaderAuth,
+    ProviderHTTP,
+    ProviderObserver,
+    RateBudget,
+    RetryPolicy,
+    parse_model,
+)
 from .._ratelimit import RateLimiter
 from ..errors import Transient
 from .models import (
@@ -112,22 +120,7 @@ class KrovaClient:
         return {"spaceId": self.space_id, **ids}
 
     def _parse(self, model: type[_M], data: Any, method: str, route: str) -> _M:
-        """Validate ``data``; a mismatch is a Transient error whose message names the
-        offending fields but never echoes values (they can be secrets)."""
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['type']}"
-                for err in exc.errors(include_input=False, include_url=False)
-            )
-        # Raised outside ``except``: the ValidationError quotes the input values.
-        raise Transient(
-            f"unexpected {model.__name__} in response: {problems}"[:500],
-            provider=self.provider,
-            method=method,
-            route=route,
-        )
+        return parse_model(model, data, provider=self.provider, method=method, route=route)
 
     def _parse_list(
         self, model: type[_M], body: dict[str, Any], key: str, method: str, route: str

@@ -16,9 +16,17 @@ from collections.abc import Sequence
 from typing import Any, Self, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from .._http import BearerAuth, CallKind, ProviderHTTP, ProviderObserver, RateBudget, RetryPolicy
+from .._http import (
+    BearerAuth,
+    CallKind,
+    ProviderHTTP,
+    ProviderObserver,
+    RateBudget,
+    RetryPolicy,
+    parse_model,
+)
 from ..errors import Transient
 from .models import (
     NOKYC_DEFAULT_ENDPOINT,
@@ -115,14 +123,7 @@ class NoKycClient:
     # -- plumbing -----------------------------------------------------------------------
 
     def _parse(self, model: type[_M], data: Any, method: str, route: str) -> _M:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['type']}"
-                for err in exc.errors(include_input=False, include_url=False))
-        raise Transient(f"unexpected {model.__name__} in response: {problems}"[:500],
-                        provider=self.provider, method=method, route=route)
+        return parse_model(model, data, provider=self.provider, method=method, route=route)
 
     async def _list(self, model: type[_M], route: str, *, path: dict[str, str] | None = None,
                     params: dict[str, str | int] | None = None) -> list[_M]:

@@ -47,7 +47,7 @@ __all__ = ["NOKYC_CAPABILITIES", "NoKycProvider", "vm_name"]
 
 NOKYC_CAPABILITIES = frozenset({
     Capability.POWER, Capability.SNAPSHOTS, Capability.RESTORE, Capability.TCP_EXPOSURE,
-    Capability.WEBHOOKS, Capability.IDEMPOTENT_CREATE,
+    Capability.WEBHOOKS, Capability.IDEMPOTENT_CREATE, Capability.USER_DATA,
 })
 NAME_MAX = 63
 _PLANS_TTL = 600.0
