@@ -1,25 +1,28 @@
 """Provider simulators (aiohttp) for cube-operator's tests, sandbox and benchmarks.
 
-One subpackage per provider (``krova``, ``nokyc``) on top of :mod:`cloudsim.common`.
-Entry points: :class:`KrovaSimulator` / :class:`NoKycSimulator` (async context
-managers), :func:`cloudsim.testing.running_simulator` (background thread) and
-``python -m cloudsim {krova,nokyc} ...`` (see :mod:`cloudsim.cli`).
+One subpackage per provider (``krova``, ``nokyc``, ``lunanode``) on top of
+:mod:`cloudsim.common`.  Entry points: :class:`KrovaSimulator` / :class:`NoKycSimulator`
+/ :class:`LunaNodeSimulator` (async context managers),
+:func:`cloudsim.testing.running_simulator` (background thread) and
+``python -m cloudsim {krova,nokyc,lunanode} ...`` (see :mod:`cloudsim.cli`).
 """
 
 from collections.abc import Callable
 
 from .common.server import SimServer
 from .krova import KrovaSettings, KrovaSimulator
+from .lunanode import LunaNodeSettings, LunaNodeSimulator
 from .nokyc import NoKycSettings, NoKycSimulator
 
 # Provider name -> simulator factory.  Each takes its credentials first: Krova
-# ``{api_key: space_id}``, NoKYC ``{token: scope}``.
+# ``{api_key: space_id}``, NoKYC ``{token: scope}``, LunaNode ``api_id, api_key``.
 PROVIDERS: dict[str, Callable[..., SimServer]] = {
     "krova": KrovaSimulator,
     "nokyc": NoKycSimulator,
+    "lunanode": LunaNodeSimulator,
 }
 
 __all__ = [
-    "PROVIDERS", "KrovaSettings", "KrovaSimulator", "NoKycSettings", "NoKycSimulator",
-    "SimServer",
+    "PROVIDERS", "KrovaSettings", "KrovaSimulator", "LunaNodeSettings", "LunaNodeSimulator",
+    "NoKycSettings", "NoKycSimulator", "SimServer",
 ]

@@ -23,6 +23,15 @@ and runs until SIGINT/SIGTERM.
 ``--rate-limit`` is the general bucket's requests per minute (60; 0 turns every NoKYC
 rate limit off).  ``--allow-http-webhooks`` and ``--webhook-ca-file`` set the knobs of
 the same names.  The ready line is the same, with ``/v1`` as the API base.
+
+    python -m cloudsim lunanode --port 8083 --api-id <16 chars> --api-key <128 chars> \\
+        [--time-scale 60] [--latency-ms 20] [--rate-limit 0] [--host 127.0.0.1] \\
+        [--public-url URL] [--set build_delay=5 ...]
+
+LunaNode has one API id and key per simulator (lengths checked at startup, exit 2
+otherwise) and no documented rate limit (``--rate-limit`` 0, off, by default: POSTs
+per 60 s simulated per client IP).  The ready line is the same, with ``/api`` as the
+API base (clients post to ``/api/{category}/{action}/``).
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from typing import Any
 from .common.server import SimServer
 from .krova import KrovaSimulator
 from .krova.engine import WEBHOOK_SIGNATURES
+from .lunanode import LunaNodeSimulator
 from .nokyc import NoKycSimulator
 
 NOKYC_SCOPES = ("read", "write", "billing")
@@ -135,6 +145,25 @@ def build_parser() -> argparse.ArgumentParser:
     nokyc.add_argument("--webhook-ca-file", metavar="PEM",
                        help="CA bundle webhook deliveries trust for https")
     nokyc.set_defaults(parser=nokyc)
+
+    lunanode = providers.add_parser("lunanode", help="LunaNode (lunanode.com) dynamic API")
+    lunanode.add_argument("--port", type=int, default=0, help="listen port (0 = any free)")
+    lunanode.add_argument("--host", default="127.0.0.1")
+    lunanode.add_argument("--api-id", required=True, metavar="ID",
+                          help="the account's API ID (16 characters)")
+    lunanode.add_argument("--api-key", required=True, metavar="KEY",
+                          help="the account's API key (128 characters)")
+    lunanode.add_argument("--time-scale", type=float, default=1.0,
+                          help="simulated time runs this many times faster")
+    lunanode.add_argument("--latency-ms", type=float, default=0.0,
+                          help="added to every API request (real milliseconds)")
+    lunanode.add_argument("--rate-limit", type=int, default=0,
+                          help="POSTs per 60 s (simulated) per client IP; 0 = off (LunaNode "
+                               "documents no limit)")
+    lunanode.add_argument("--public-url", help="the URL clients use, if not the listen address")
+    lunanode.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
+                          help="any /_sim/config knob, e.g. build_delay=5")
+    lunanode.set_defaults(parser=lunanode)
     return parser
 
 
@@ -161,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub: argparse.ArgumentParser = args.parser
     if args.provider == "nokyc":
         return _main_nokyc(args, sub)
+    if args.provider == "lunanode":
+        return _main_lunanode(args, sub)
     keys, read_only = _parse_keys(args.api_key, args.space_id, sub)
     settings = _parse_sets(args.set, sub)
     if args.webhook_signature is not None:
@@ -194,6 +225,26 @@ def _main_nokyc(args: argparse.Namespace, sub: argparse.ArgumentParser) -> int:
     try:
         simulator = NoKycSimulator(
             tokens,
+            host=args.host,
+            port=args.port,
+            time_scale=args.time_scale,
+            latency_ms=args.latency_ms,
+            rate_limit=args.rate_limit,
+            public_url=args.public_url,
+            settings=settings,
+        )
+    except ValueError as exc:
+        sub.error(str(exc))
+    asyncio.run(_serve(simulator))
+    return 0
+
+
+def _main_lunanode(args: argparse.Namespace, sub: argparse.ArgumentParser) -> int:
+    settings = _parse_sets(args.set, sub)
+    try:
+        simulator = LunaNodeSimulator(
+            args.api_id,
+            args.api_key,
             host=args.host,
             port=args.port,
             time_scale=args.time_scale,

@@ -10,6 +10,10 @@
 * NoKYC: :func:`nokyc_test_simulator`, the ``NOKYC_*_TOKEN`` constants,
   :func:`nokyc_ssh_public_key`, :func:`sample_server_request` and
   :func:`wait_for_server_status`.
+* LunaNode: :func:`lunanode_test_simulator`, :data:`LUNANODE_API_ID` /
+  :data:`LUNANODE_API_KEY` (what ``running_simulator("lunanode")`` accepts by default),
+  :func:`lunanode_form` (a signed request form), :func:`lunanode_call` and
+  :func:`wait_for_vm_status`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from aiohttp import web
 from . import PROVIDERS
 from .common.server import SimServer
 from .krova import KrovaSimulator
+from .lunanode import LunaNodeSimulator, signed_form
 from .nokyc import NoKycSimulator
 from .nokyc.webhooks import verify as _nokyc_verify
 
@@ -56,6 +61,12 @@ NOKYC_TOKEN = "nkv_live_" + "w" * 12 + "0123456789abcdefghijklmnopqrstuvwxyz0123
 NOKYC_READ_TOKEN = "nkv_live_" + "r" * 12 + "0123456789abcdefghijklmnopqrstuvwxyz0123"
 NOKYC_BILLING_TOKEN = "nkv_live_" + "b" * 12 + "0123456789abcdefghijklmnopqrstuvwxyz0123"
 NOKYC_TOKENS = {NOKYC_TOKEN: "write", NOKYC_READ_TOKEN: "read", NOKYC_BILLING_TOKEN: "billing"}
+
+# LunaNode: the API ID (16 characters) and key (128) running_simulator("lunanode") and
+# simulator_process("lunanode") use unless told otherwise.  The key's halves differ, so
+# a client that sends the wrong half as api_partialkey fails.
+LUNANODE_API_ID = "sim0apiid0000001"
+LUNANODE_API_KEY = "0123456789abcdef" * 4 + "fedcba9876543210" * 4
 
 T = TypeVar("T")
 
@@ -131,7 +142,7 @@ class RunningSimulator:
 
     @property
     def url(self) -> str:
-        """API base URL, ending in ``/api/v1`` (Krova) or ``/v1`` (NoKYC)."""
+        """API base URL, ending in ``/api/v1`` (Krova), ``/v1`` (NoKYC) or ``/api`` (LunaNode)."""
         return self.simulator.url
 
     @property
@@ -163,6 +174,9 @@ def _make(
         if api_key is not None:
             tokens.setdefault(api_key, "write")
         return cls(tokens or dict(NOKYC_TOKENS), **kwargs)
+    if provider == "lunanode":
+        api_id = kwargs.pop("api_id", None) or LUNANODE_API_ID
+        return cls(api_id, api_key or LUNANODE_API_KEY, **kwargs)
     keys = {
         api_key or DEFAULT_API_KEY: space_id or DEFAULT_SPACE_ID,
         **dict(kwargs.pop("api_keys", None) or {}),
@@ -176,6 +190,7 @@ def running_simulator(
     *,
     api_key: str | None = None,
     space_id: str | None = None,
+    api_id: str | None = None,
     **kwargs: Any,
 ) -> Iterator[RunningSimulator]:
     """Run a simulator in a daemon thread for the duration of the ``with`` block.
@@ -185,8 +200,13 @@ def running_simulator(
     ``space_id`` (default :data:`DEFAULT_SPACE_ID`), ``api_keys`` for more keys,
     ``validate_responses``.  NoKYC: ``tokens={token: scope}`` and/or ``api_key`` (a
     write token); with neither, the three :data:`NOKYC_TOKENS`; ``space_id`` is unused.
+    LunaNode: ``api_id`` (default :data:`LUNANODE_API_ID`) and ``api_key`` (default
+    :data:`LUNANODE_API_KEY`); ``space_id`` is unused.
     """
-    simulator = _make(provider, api_key, space_id, dict(kwargs))
+    options = dict(kwargs)
+    if api_id is not None:
+        options["api_id"] = api_id
+    simulator = _make(provider, api_key, space_id, options)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name=f"cloudsim-{provider}", daemon=True)
     thread.start()
@@ -222,14 +242,19 @@ def simulator_process(
     args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     start_timeout: float = 30.0,
+    api_id: str | None = None,
 ) -> Iterator[SimulatorProcess]:
     """``python -m cloudsim PROVIDER --port 0 ...`` as a subprocess, until the block ends.
 
     Krova gets ``--api-key api_key --space-id space_id`` (the defaults of
     :func:`running_simulator`); NoKYC ``--token api_key`` (default :data:`NOKYC_TOKEN`,
-    scope write) — more ``--token`` flags go in ``args``."""
+    scope write) — more ``--token`` flags go in ``args``; LunaNode ``--api-id api_id
+    --api-key api_key`` (defaults :data:`LUNANODE_API_ID`, :data:`LUNANODE_API_KEY`)."""
     if provider == "nokyc":
         credentials = ["--token", api_key or NOKYC_TOKEN]
+    elif provider == "lunanode":
+        credentials = ["--api-id", api_id or LUNANODE_API_ID,
+                       "--api-key", api_key or LUNANODE_API_KEY]
     else:
         credentials = ["--api-key", api_key or DEFAULT_API_KEY,
                        "--space-id", space_id or DEFAULT_SPACE_ID]
@@ -409,3 +434,66 @@ def verify_nokyc_signature(
     """NoKYC's check: ``t=<unix>,v1=<hex HMAC-SHA256(secret, f"{t}." + body)>`` with t
     within ``tolerance`` seconds of now."""
     return _nokyc_verify(secret, body, header, tolerance=tolerance)
+
+
+# ---- LunaNode ---------------------------------------------------------------------------
+
+
+def lunanode_test_simulator(**kwargs: Any) -> LunaNodeSimulator:
+    """A LunaNode simulator for tests: :data:`LUNANODE_API_ID` / :data:`LUNANODE_API_KEY`,
+    time 50x faster and short lifecycle delays (build 2 s, others 1 s, simulated) unless
+    ``kwargs`` say otherwise (``settings`` are merged; ``api_id`` / ``api_key`` win)."""
+    settings: dict[str, Any] = {
+        "build_delay": 2.0, "boot_delay": 1.0, "stop_delay": 1.0, "reboot_delay": 1.0,
+        "reimage_delay": 1.0, "resize_delay": 1.0, "rescue_delay": 1.0, "shelve_delay": 1.0,
+        "delete_delay": 1.0, "snapshot_delay": 2.0,
+    }
+    settings.update(kwargs.pop("settings", None) or {})
+    options: dict[str, Any] = {"time_scale": 50.0}
+    options.update(kwargs)
+    api_id = options.pop("api_id", LUNANODE_API_ID)
+    api_key = options.pop("api_key", LUNANODE_API_KEY)
+    return LunaNodeSimulator(api_id, api_key, settings=settings, **options)
+
+
+def lunanode_form(
+    category: str, action: str, params: Mapping[str, Any] | None = None, *,
+    api_id: str = LUNANODE_API_ID, api_key: str = LUNANODE_API_KEY,
+    nonce: int | str | None = None,
+) -> dict[str, str]:
+    """The signed form (``req``, ``signature``, ``nonce``, ``handler``) a LunaNode client
+    posts to ``/api/{category}/{action}/``; ``nonce`` defaults to now."""
+    return signed_form(api_id, api_key, category, action, params, nonce=nonce)
+
+
+async def lunanode_call(
+    client: httpx.AsyncClient, category: str, action: str,
+    params: Mapping[str, Any] | None = None, *,
+    api_id: str = LUNANODE_API_ID, api_key: str = LUNANODE_API_KEY,
+) -> dict[str, Any]:
+    """Post a signed ``category/action`` call (``client`` bound to the simulator's
+    ``.../api``) and return the JSON answer, whatever its ``success``."""
+    form = lunanode_form(category, action, params, api_id=api_id, api_key=api_key)
+    response = await client.post(f"/{category}/{action}/", data=form)
+    response.raise_for_status()
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def wait_for_vm_status(
+    client: httpx.AsyncClient, vm_id: str, status: str, *, timeout: float = 5.0,
+    api_id: str = LUNANODE_API_ID, api_key: str = LUNANODE_API_KEY,
+) -> dict[str, Any]:
+    """Poll ``vm/info`` until ``info.status_nohtml`` is ``status`` (``"gone"``: until it
+    answers ``invalid vm``); returns the vm/info answer."""
+
+    async def probe() -> dict[str, Any] | None:
+        answer = await lunanode_call(client, "vm", "info", {"vm_id": vm_id},
+                                     api_id=api_id, api_key=api_key)
+        if status == "gone":
+            return answer if answer.get("error") == "invalid vm" else None
+        if answer.get("success") != "yes":
+            raise AssertionError(f"vm/info failed: {answer}")
+        return answer if answer["info"]["status_nohtml"] == status else None
+
+    return await wait_for(probe, timeout=timeout)
