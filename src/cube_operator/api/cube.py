@@ -86,6 +86,7 @@ class CubeStatus(StatusBase):
                     "running, stopping, stopped, error, suspended, deleting, deleted, unknown.")
     public_ipv4: str | None = Field(default=None, description="Address to reach mapped ports.")
     public_ipv6: str | None = Field(default=None, description="IPv6 address, where the provider assigns one.")
+    private_ipv4: str | None = Field(default=None, description="Private network address, where the provider has one.")
     plan: str | None = Field(
         default=None, description="Plan the VM runs (plan-based providers; chosen from spec.resources "
                                   "when spec.plan is not set).")

@@ -31,7 +31,15 @@ class VoltageParkSettings(ApiModel):
 
 
 class LunaNodeSettings(ApiModel):
-    """LunaNode settings (none yet: apiId and apiKey are all it needs)."""
+    """LunaNode settings. Its VM list has no power state, so the operator asks each VM's
+    details (vm/info) only while it changes, after an action, and in a slow sweep."""
+
+    state_sweep_seconds: int = Field(
+        default=300, ge=30, le=86400,
+        description="How often each settled VM's power state is re-read to catch changes made "
+                    "outside Kubernetes (one vm/info per VM per sweep, jittered; default 300: "
+                    "12 calls per VM per hour).",
+    )
 
 
 #: spec.provider -> the settings block it reads. A block for another provider is refused.

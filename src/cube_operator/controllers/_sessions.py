@@ -9,6 +9,7 @@ which Secret keys and which budgets a provider needs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -85,6 +86,15 @@ class FleetView:
     def observed_at(self, vm_id: str) -> float:
         return self.seen_at.get(vm_id, self.fetched_at)
 
+    async def aclose(self) -> None:
+        """Stop a list in flight: it is shielded from its callers' cancellation, so it
+        would otherwise outlive the client closed next."""
+        task, self._inflight = self._inflight, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
 
 @dataclass
 class ProviderSession:
@@ -102,6 +112,7 @@ class ProviderSession:
         return self.plugin.name
 
     async def aclose(self) -> None:
+        await self.fleet.aclose()
         await self.provider.aclose()
 
 

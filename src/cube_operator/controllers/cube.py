@@ -281,6 +281,8 @@ class CubeReconciler(Reconciler):
         }
         if observed.public_ipv6 or status.get("publicIpv6"):
             fields["publicIpv6"] = observed.public_ipv6
+        if observed.private_ipv4 or status.get("privateIpv4"):
+            fields["privateIpv4"] = observed.private_ipv4
         if observed.plan or status.get("plan"):
             fields["plan"] = observed.plan
         notes: list[str] = []

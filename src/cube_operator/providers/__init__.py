@@ -8,6 +8,7 @@ Controllers import from here and nowhere deeper: no provider is named in them.
 from __future__ import annotations
 
 from . import krova as _krova  # noqa: F401  (registers the plugin)
+from . import lunanode as _lunanode  # noqa: F401  (registers the plugin)
 from . import nokyc as _nokyc  # noqa: F401  (registers the plugin)
 from ._http import (
     BearerAuth,

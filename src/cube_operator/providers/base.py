@@ -108,6 +108,7 @@ class ObservedVM:
     provider_state: str
     public_ipv4: str | None = None
     public_ipv6: str | None = None
+    private_ipv4: str | None = None
     addresses: tuple[str, ...] = ()
     port_forwards: tuple[PortForward, ...] = ()
     cost_per_hour: float | None = None

@@ -1,6 +1,6 @@
 """The sandbox: Kubernetes API emulator + provider simulators + the operator + examples.
 
-``--provider krova`` (the default), ``nokyc`` or ``all`` picks which simulators run and
+``--provider krova`` (the default), ``nokyc``, ``lunanode`` or ``all`` picks which simulators run and
 which ``examples/<provider>/`` are applied.
 
 The emulator and simulator run in this process; the operator runs as a separate
@@ -29,8 +29,8 @@ from ._apply import create_all, load_manifests
 
 EXAMPLES_ROOT = Path(__file__).resolve().parents[3] / "examples"
 EXAMPLES = EXAMPLES_ROOT / "krova"
-PROVIDERS = ("krova", "nokyc")
-TITLES = {"krova": "Krova", "nokyc": "NoKYC"}
+PROVIDERS = ("krova", "nokyc", "lunanode")
+TITLES = {"krova": "Krova", "nokyc": "NoKYC", "lunanode": "LunaNode"}
 
 
 def _example_settings(manifests: list[dict[str, Any]]) -> tuple[str, str]:
@@ -48,6 +48,9 @@ def _simulator(provider: str, manifests: list[dict[str, Any]], time_scale: float
         api_key, space_id = _example_settings(manifests)
         return cloudsim.KrovaSimulator(api_keys={api_key: space_id}, time_scale=time_scale)
     secret = next(m for m in manifests if m["kind"] == "Secret")
+    if provider == "lunanode":
+        return cloudsim.LunaNodeSimulator(secret["stringData"]["apiId"], secret["stringData"]["apiKey"],
+                                          time_scale=time_scale)
     # Plain-http webhooks are a sandbox-only allowance: the real NoKYC calls https only.
     return cloudsim.NoKycSimulator(tokens={secret["stringData"]["token"]: "billing"}, time_scale=time_scale,
                                    settings={"allow_http_webhooks": True})
@@ -77,7 +80,7 @@ def _testbed() -> tuple[Any, Any]:
     top of a cube_operator module.
     """
     try:
-        from cloudsim import KrovaSimulator, NoKycSimulator  # noqa: F401
+        from cloudsim import KrovaSimulator, LunaNodeSimulator, NoKycSimulator  # noqa: F401
         from kubeapi import KubeAPIServer
     except ModuleNotFoundError as error:
         missing = error.name or str(error)
@@ -157,7 +160,8 @@ async def _watch(client: httpx.AsyncClient, operator: subprocess.Popen[bytes],
             print(time.strftime("%H:%M:%S"), "\n" + lines, flush=True)
             last = lines
         settled = cubes and all(
-            (c.get("status") or {}).get("state") in ("running", "stopped")
+            ((c.get("status") or {}).get("vmState") or (c.get("status") or {}).get("state"))
+            in ("running", "stopped")
             and any(x.get("type") == "Ready" and x.get("status") == "True"
                     for x in (c.get("status") or {}).get("conditions", []))
             for c in cubes

@@ -93,3 +93,29 @@ async def test_krova_needs_its_space() -> None:
     other = await sessions.session_from_body(twin)
     assert other.provider.client.rate_limiter is session.provider.client.rate_limiter  # type: ignore[attr-defined]
     await sessions.aclose()
+
+
+async def test_closing_a_session_stops_its_list_in_flight() -> None:
+    import asyncio
+
+    from cube_operator.controllers._sessions import FleetView
+
+    started, closed = asyncio.Event(), []
+
+    class SlowProvider(FakeProvider):
+        async def list_vms(self):  # type: ignore[no-untyped-def]
+            started.set()
+            await asyncio.sleep(30)
+            return []
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    fleet = FleetView(SlowProvider(name="krova", capabilities=frozenset()))  # type: ignore[arg-type]
+    waiter = asyncio.ensure_future(fleet.refresh())
+    await started.wait()
+    waiter.cancel()  # the daemon that asked is cancelled; the shielded list goes on
+    task = fleet._inflight
+    assert task is not None and not task.done()
+    await fleet.aclose()
+    assert task.cancelled() and fleet._inflight is None
