@@ -25,6 +25,18 @@ class CubeResources(ApiModel):
     disk_gb: int = Field(ge=1, le=65536, description="Disk size in GB.")
 
 
+class CubeGpus(ApiModel):
+    model: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.-]*$",
+                       description="GPU model as the provider names it, e.g. h100-sxm5-80gb.")
+    count: int = Field(ge=1, le=64, description="Number of GPUs.")
+
+
+class CubePort(ApiModel):
+    vm_port: int = Field(description="Port inside the VM.")
+    host_port: int | None = Field(default=None, description="Public port forwarded to it.")
+    protocol: str = Field(default="tcp", description="tcp or udp.")
+
+
 class CubeSpec(ApiModel):
     provider_config_ref: NamespacedObjectReference = Field(
         description="The ProviderConfig (same namespace) used to manage this Cube."
@@ -48,6 +60,12 @@ class CubeSpec(ApiModel):
         default=None, min_length=1, max_length=128,
         description="Plan/preset name for plan-based providers. Immutable.",
         json_schema_extra=immutable("plan"),
+    )
+    gpus: CubeGpus | None = Field(
+        default=None,
+        description="GPUs for GPU providers (Voltage Park): with spec.resources, matched to an available "
+                    "preset. Immutable.",
+        json_schema_extra=immutable("gpus"),
     )
     ssh_public_key: str | None = Field(
         default=None, max_length=16384, pattern=SSH_KEY_PATTERN,
@@ -87,6 +105,9 @@ class CubeStatus(StatusBase):
     public_ipv4: str | None = Field(default=None, description="Address to reach mapped ports.")
     public_ipv6: str | None = Field(default=None, description="IPv6 address, where the provider assigns one.")
     private_ipv4: str | None = Field(default=None, description="Private network address, where the provider has one.")
+    ports: list[CubePort] | None = Field(
+        default=None, description="Port forwards the provider reports (e.g. Voltage Park's 22 → a public port).")
+    gpus: list[CubeGpus] | None = Field(default=None, description="GPUs the VM has, as the provider reports them.")
     plan: str | None = Field(
         default=None, description="Plan the VM runs (plan-based providers; chosen from spec.resources "
                                   "when spec.plan is not set).")

@@ -27,7 +27,14 @@ class CyberPanelSettings(ApiModel):
 
 
 class VoltageParkSettings(ApiModel):
-    """Voltage Park settings (none yet: the API key is all it needs)."""
+    """Voltage Park settings."""
+
+    stop_mode: Literal["Stopped", "Disassociated"] = Field(
+        default="Stopped",
+        description="How powerState: Stopped stops a VM: Stopped keeps its resources (billed as running); "
+                    "Disassociated releases them, so only storage is billed (starting again may find "
+                    "no capacity).",
+    )
 
 
 class LunaNodeSettings(ApiModel):

@@ -14,6 +14,7 @@ from ..providers import (
     Forbidden,
     Invalid,
     InvalidState,
+    NoCapacity,
     NotFound,
     ProviderError,
     RateLimited,
@@ -61,6 +62,9 @@ def provider_error_reason(error: ProviderError) -> tuple[str, str, bool]:
                  f"are not allowed for this space/action: {error.message}"), True)
     if isinstance(error, Unsupported):
         return ("Unsupported", error.message, True)
+    if isinstance(error, NoCapacity):
+        return ("NoCapacity", (f"{name} has no capacity for this spec right now: {error.message}; "
+                              "retrying with backoff"), False)
     if isinstance(error, SpecRejected):
         return ("InvalidSpec", error.message, True)
     if isinstance(error, Invalid):
@@ -78,9 +82,12 @@ def provider_error_reason(error: ProviderError) -> tuple[str, str, bool]:
     return ("ProviderError", f"{name}: {error.message}", False)
 
 
-def retry_delay(error: ProviderError, default: float) -> float:
+def retry_delay(error: ProviderError, default: float, attempt: int = 1) -> float:
+    """Seconds until the next try; ``attempt`` counts consecutive failures of the object."""
     if isinstance(error, RateLimited):
         return max(float(error.retry_after), 1.0)
+    if isinstance(error, NoCapacity):
+        return min(2.0 * 2 ** max(attempt - 1, 0), 120.0)  # capacity returns on its own time
     return default
 
 

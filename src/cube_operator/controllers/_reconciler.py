@@ -53,6 +53,7 @@ class Reconciler:
         self.live = body
         self.logger = logger
         self.written: dict[str, Any] | None = None
+        self.provider_failures = 0  # consecutive ProviderErrors of this object, for backoff
 
     # --- the pass ---------------------------------------------------------------------
     async def reconcile(self) -> float:
@@ -67,11 +68,14 @@ class Reconciler:
         except ValidationError as error:
             return await self.on_invalid_spec(obj, spec_error(error))
         try:
-            return await self.reconcile_spec(obj, spec)
+            delay = await self.reconcile_spec(obj, spec)
         except ConfigProblem as problem:
             return await self.on_problem(problem)
         except ProviderError as error:
+            self.provider_failures += 1
             return await self.on_provider_error(error)
+        self.provider_failures = 0
+        return delay
 
     async def reconcile_spec(self, obj: dict[str, Any], spec: Any) -> float:
         raise NotImplementedError
@@ -91,7 +95,7 @@ class Reconciler:
         keep_ready = bool((obj.get("status") or {}).get("id")) and not terminal
         await self.set_conditions(obj, ready=None if keep_ready else (False, reason, message),
                                   synced=(False, reason, message))
-        return retry_delay(error, 30.0 if terminal else 3.0)
+        return retry_delay(error, 30.0 if terminal else 3.0, self.provider_failures)
 
     # --- status -----------------------------------------------------------------------
     def current(self) -> dict[str, Any]:

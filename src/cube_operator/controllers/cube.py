@@ -21,6 +21,7 @@ from ..api import CubeSpec
 from ..providers import (
     Capability,
     CreateAttempt,
+    Gpus,
     InvalidState,
     NotFound,
     ObservedVM,
@@ -52,6 +53,8 @@ def desired_state(power_state: str) -> VMState:
 def ready_for(observed: ObservedVM, power_state: str) -> tuple[bool, str, str]:
     want = desired_state(power_state)
     state = observed.state
+    if observed.problem is not None:
+        return False, *observed.problem
     if state == want:
         return True, "Running" if want == VMState.RUNNING else "Stopped", f"Cube is {want.value}"
     if state == VMState.ERROR:
@@ -142,6 +145,7 @@ class CubeReconciler(Reconciler):
             name=self.vm_name(session, obj), image=spec.image, region=spec.region,
             resources=Resources(resources.vcpu, resources.ram_gb, resources.disk_gb) if resources else None,
             plan=spec.plan, ssh_public_key=ssh_key, user_data=user_data,
+            gpus=Gpus(spec.gpus.model, spec.gpus.count) if spec.gpus else None,
         )
         problems = session.provider.validate_spec(vm_spec)
         if problems:
@@ -283,6 +287,13 @@ class CubeReconciler(Reconciler):
             fields["publicIpv6"] = observed.public_ipv6
         if observed.private_ipv4 or status.get("privateIpv4"):
             fields["privateIpv4"] = observed.private_ipv4
+        ports = [{"vmPort": p.vm_port, "hostPort": p.host_port, "protocol": p.protocol}
+                 for p in observed.port_forwards]
+        if ports or status.get("ports"):
+            fields["ports"] = ports or None
+        gpus = [{"model": g.model, "count": g.count} for g in observed.gpus]
+        if gpus or status.get("gpus"):
+            fields["gpus"] = gpus or None
         if observed.plan or status.get("plan"):
             fields["plan"] = observed.plan
         notes: list[str] = []

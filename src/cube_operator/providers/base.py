@@ -27,6 +27,7 @@ __all__ = [
     "DnsRecord",
     "DomainBinding",
     "DomainFacet",
+    "Gpus",
     "ObservedVM",
     "PortForward",
     "PowerFacet",
@@ -87,6 +88,12 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Gpus:
+    model: str
+    count: int
+
+
+@dataclass(frozen=True)
 class PortForward:
     """A provider-side forward of ``host:host_port`` to ``vm_port`` inside the VM."""
 
@@ -119,6 +126,10 @@ class ObservedVM:
     #: The owning object's UID as read back from the provider (tag, label, name), if any.
     owner_uid: str | None = None
     created_at: datetime | None = None
+    gpus: tuple[Gpus, ...] = ()
+    #: A problem the provider reports that the VM's state alone does not say
+    #: (reason, message), e.g. ("Outbid", ...): Ready=False with that reason.
+    problem: tuple[str, str] | None = None
     #: Provider-only facts a controller may show (``serverDomain`` ...), never required.
     extras: Mapping[str, Any] = field(default_factory=dict)
 
@@ -137,6 +148,7 @@ class VMSpec:
     region: str | None = None
     resources: Resources | None = None
     plan: str | None = None
+    gpus: Gpus | None = None
     ssh_public_key: str | None = field(default=None, repr=False)
     user_data: str | None = field(default=None, repr=False)
     root_password: str | None = field(default=None, repr=False)

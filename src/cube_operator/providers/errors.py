@@ -18,6 +18,7 @@ __all__ = [
     "Forbidden",
     "Invalid",
     "InvalidState",
+    "NoCapacity",
     "NotFound",
     "ProviderError",
     "RateLimited",
@@ -153,6 +154,11 @@ class Unsupported(ProviderError):
 class SpecRejected(ProviderError):
     """The spec cannot be met by this provider (no plan fits the resources, an unknown
     image or region); the message names the field and the valid choices."""
+
+
+class NoCapacity(ProviderError):
+    """Nothing matching the spec can be had right now (GPUs sold out in the region): a wait,
+    retried with backoff, not a rejection."""
 
 
 class DuplicateExternalResource(ProviderError):

@@ -167,9 +167,6 @@ class LunaNodeClient:
         answer = await self.call("securitygroup", "create", kind=MUTATE, region=region, name=name)
         return str(answer.get("group_id") or answer.get("id") or "")
 
-    async def delete_group(self, *, region: str, group_id: str) -> None:
-        await self.call("securitygroup", "delete", kind=MUTATE, region=region, group_id=group_id)
-
     async def list_rules(self, *, region: str, group_id: str) -> list[Rule]:
         answer = await self.call("securitygroup", "rule_list", region=region, group_id=group_id)
         return self._rows(Rule, answer, "rules", "/securitygroup/rule_list/")

@@ -34,7 +34,6 @@ from .models import (
     FirewallGroup,
     FirewallRule,
     Plan,
-    Region,
     Server,
     Snapshot,
     SshKey,
@@ -165,9 +164,6 @@ class NoKycClient:
 
     async def list_plans(self) -> list[Plan]:
         return await self._list(Plan, "/plans")
-
-    async def list_regions(self) -> list[Region]:
-        return await self._list(Region, "/regions")
 
     # -- servers ------------------------------------------------------------------------
 
