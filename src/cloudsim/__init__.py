@@ -1,10 +1,10 @@
 """Provider simulators (aiohttp) for cube-operator's tests, sandbox and benchmarks.
 
-One subpackage per provider (``krova``, ``nokyc``, ``lunanode``) on top of
+One subpackage per provider (``krova``, ``nokyc``, ``lunanode``, ``voltagepark``) on top of
 :mod:`cloudsim.common`.  Entry points: :class:`KrovaSimulator` / :class:`NoKycSimulator`
-/ :class:`LunaNodeSimulator` (async context managers),
+/ :class:`LunaNodeSimulator` / :class:`VoltageParkSimulator` (async context managers),
 :func:`cloudsim.testing.running_simulator` (background thread) and
-``python -m cloudsim {krova,nokyc,lunanode} ...`` (see :mod:`cloudsim.cli`).
+``python -m cloudsim {krova,nokyc,lunanode,voltagepark} ...`` (see :mod:`cloudsim.cli`).
 """
 
 from collections.abc import Callable
@@ -13,16 +13,20 @@ from .common.server import SimServer
 from .krova import KrovaSettings, KrovaSimulator
 from .lunanode import LunaNodeSettings, LunaNodeSimulator
 from .nokyc import NoKycSettings, NoKycSimulator
+from .voltagepark import VoltageParkSettings, VoltageParkSimulator
 
 # Provider name -> simulator factory.  Each takes its credentials first: Krova
-# ``{api_key: space_id}``, NoKYC ``{token: scope}``, LunaNode ``api_id, api_key``.
+# ``{api_key: space_id}``, NoKYC ``{token: scope}``, LunaNode ``api_id, api_key``, Voltage Park ``key`` or
+# ``{key: organization_id}``.
 PROVIDERS: dict[str, Callable[..., SimServer]] = {
     "krova": KrovaSimulator,
     "nokyc": NoKycSimulator,
     "lunanode": LunaNodeSimulator,
+    "voltagepark": VoltageParkSimulator,
 }
 
 __all__ = [
     "PROVIDERS", "KrovaSettings", "KrovaSimulator", "LunaNodeSettings", "LunaNodeSimulator",
-    "NoKycSettings", "NoKycSimulator", "SimServer",
+    "NoKycSettings", "NoKycSimulator", "SimServer", "VoltageParkSettings",
+    "VoltageParkSimulator",
 ]

@@ -32,6 +32,15 @@ LunaNode has one API id and key per simulator (lengths checked at startup, exit 
 otherwise) and no documented rate limit (``--rate-limit`` 0, off, by default: POSTs
 per 60 s simulated per client IP).  The ready line is the same, with ``/api`` as the
 API base (clients post to ``/api/{category}/{action}/``).
+
+    python -m cloudsim voltagepark --port 8084 --api-key KEY[:ORGANIZATION_ID] \\
+        [--api-key ...] [--time-scale 60] [--latency-ms 20] [--rate-limit 0] \\
+        [--host 127.0.0.1] [--public-url URL] [--set provision_delay=5 ...]
+
+Voltage Park: ``--api-key`` repeats; a key without an organization belongs to the
+default one.  A key works as ``Authorization: Bearer KEY`` and as ``x-api-token: KEY``.
+No documented rate limit (``--rate-limit`` 0, off, by default: API requests per 60 s
+simulated per client IP).  The ready line is the same, with ``/api/v1`` as the API base.
 """
 
 from __future__ import annotations
@@ -51,6 +60,8 @@ from .krova import KrovaSimulator
 from .krova.engine import WEBHOOK_SIGNATURES
 from .lunanode import LunaNodeSimulator
 from .nokyc import NoKycSimulator
+from .voltagepark import VoltageParkSimulator
+from .voltagepark.simulator import DEFAULT_ORGANIZATION_ID
 
 NOKYC_SCOPES = ("read", "write", "billing")
 
@@ -164,6 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
     lunanode.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
                           help="any /_sim/config knob, e.g. build_delay=5")
     lunanode.set_defaults(parser=lunanode)
+
+    vp = providers.add_parser("voltagepark", help="Voltage Park On Demand API")
+    vp.add_argument("--port", type=int, default=0, help="listen port (0 = any free)")
+    vp.add_argument("--host", default="127.0.0.1")
+    vp.add_argument("--api-key", action="append", required=True, metavar="KEY[:ORG_ID]",
+                    help="API key (Bearer and x-api-token), optionally with its "
+                         "organization id; repeatable")
+    vp.add_argument("--time-scale", type=float, default=1.0,
+                    help="simulated time runs this many times faster")
+    vp.add_argument("--latency-ms", type=float, default=0.0,
+                    help="added to every API request (real milliseconds)")
+    vp.add_argument("--rate-limit", type=int, default=0,
+                    help="API requests per 60 s (simulated) per client IP; 0 = off (Voltage "
+                         "Park documents no limit)")
+    vp.add_argument("--public-url", help="the URL clients use, if not the listen address")
+    vp.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
+                    help="any /_sim/config knob, e.g. provision_delay=5")
+    vp.set_defaults(parser=vp)
     return parser
 
 
@@ -192,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main_nokyc(args, sub)
     if args.provider == "lunanode":
         return _main_lunanode(args, sub)
+    if args.provider == "voltagepark":
+        return _main_voltagepark(args, sub)
     keys, read_only = _parse_keys(args.api_key, args.space_id, sub)
     settings = _parse_sets(args.set, sub)
     if args.webhook_signature is not None:
@@ -245,6 +276,31 @@ def _main_lunanode(args: argparse.Namespace, sub: argparse.ArgumentParser) -> in
         simulator = LunaNodeSimulator(
             args.api_id,
             args.api_key,
+            host=args.host,
+            port=args.port,
+            time_scale=args.time_scale,
+            latency_ms=args.latency_ms,
+            rate_limit=args.rate_limit,
+            public_url=args.public_url,
+            settings=settings,
+        )
+    except ValueError as exc:
+        sub.error(str(exc))
+    asyncio.run(_serve(simulator))
+    return 0
+
+
+def _main_voltagepark(args: argparse.Namespace, sub: argparse.ArgumentParser) -> int:
+    keys: dict[str, str] = {}
+    for item in args.api_key:
+        key, _, org = item.partition(":")
+        if not key:
+            sub.error(f"--api-key {item!r}: empty key")
+        keys[key] = org or DEFAULT_ORGANIZATION_ID
+    settings = _parse_sets(args.set, sub)
+    try:
+        simulator = VoltageParkSimulator(
+            keys,
             host=args.host,
             port=args.port,
             time_scale=args.time_scale,

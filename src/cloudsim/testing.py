@@ -14,6 +14,9 @@
   :data:`LUNANODE_API_KEY` (what ``running_simulator("lunanode")`` accepts by default),
   :func:`lunanode_form` (a signed request form), :func:`lunanode_call` and
   :func:`wait_for_vm_status`.
+* Voltage Park: :func:`voltagepark_test_simulator`, :data:`VOLTAGEPARK_API_KEY` (what
+  ``running_simulator("voltagepark")`` accepts by default) and
+  :func:`wait_for_voltagepark_status`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from .krova import KrovaSimulator
 from .lunanode import LunaNodeSimulator, signed_form
 from .nokyc import NoKycSimulator
 from .nokyc.webhooks import verify as _nokyc_verify
+from .voltagepark import DEFAULT_ORGANIZATION_ID as VOLTAGEPARK_ORGANIZATION_ID
+from .voltagepark import VoltageParkSimulator
 
 DEFAULT_API_KEY = "kro_test_key"
 DEFAULT_SPACE_ID = "sp_test"
@@ -67,6 +72,10 @@ NOKYC_TOKENS = {NOKYC_TOKEN: "write", NOKYC_READ_TOKEN: "read", NOKYC_BILLING_TO
 # a client that sends the wrong half as api_partialkey fails.
 LUNANODE_API_ID = "sim0apiid0000001"
 LUNANODE_API_KEY = "0123456789abcdef" * 4 + "fedcba9876543210" * 4
+
+# Voltage Park: the key running_simulator("voltagepark") and
+# simulator_process("voltagepark") use unless told otherwise (Bearer and x-api-token).
+VOLTAGEPARK_API_KEY = "vp_test_key_0123456789abcdef"
 
 T = TypeVar("T")
 
@@ -177,6 +186,10 @@ def _make(
     if provider == "lunanode":
         api_id = kwargs.pop("api_id", None) or LUNANODE_API_ID
         return cls(api_id, api_key or LUNANODE_API_KEY, **kwargs)
+    if provider == "voltagepark":
+        vp_keys = {api_key or VOLTAGEPARK_API_KEY: space_id or VOLTAGEPARK_ORGANIZATION_ID,
+                   **dict(kwargs.pop("api_keys", None) or {})}
+        return cls(vp_keys, **kwargs)
     keys = {
         api_key or DEFAULT_API_KEY: space_id or DEFAULT_SPACE_ID,
         **dict(kwargs.pop("api_keys", None) or {}),
@@ -201,7 +214,10 @@ def running_simulator(
     ``validate_responses``.  NoKYC: ``tokens={token: scope}`` and/or ``api_key`` (a
     write token); with neither, the three :data:`NOKYC_TOKENS`; ``space_id`` is unused.
     LunaNode: ``api_id`` (default :data:`LUNANODE_API_ID`) and ``api_key`` (default
-    :data:`LUNANODE_API_KEY`); ``space_id`` is unused.
+    :data:`LUNANODE_API_KEY`); ``space_id`` is unused.  Voltage Park: ``api_key``
+    (default :data:`VOLTAGEPARK_API_KEY`) of organization ``space_id`` (default
+    :data:`cloudsim.voltagepark.DEFAULT_ORGANIZATION_ID`), ``api_keys={key: org}`` for
+    more.
     """
     options = dict(kwargs)
     if api_id is not None:
@@ -249,12 +265,16 @@ def simulator_process(
     Krova gets ``--api-key api_key --space-id space_id`` (the defaults of
     :func:`running_simulator`); NoKYC ``--token api_key`` (default :data:`NOKYC_TOKEN`,
     scope write) — more ``--token`` flags go in ``args``; LunaNode ``--api-id api_id
-    --api-key api_key`` (defaults :data:`LUNANODE_API_ID`, :data:`LUNANODE_API_KEY`)."""
+    --api-key api_key`` (defaults :data:`LUNANODE_API_ID`, :data:`LUNANODE_API_KEY`);
+    Voltage Park ``--api-key api_key[:space_id]`` (default :data:`VOLTAGEPARK_API_KEY`)."""
     if provider == "nokyc":
         credentials = ["--token", api_key or NOKYC_TOKEN]
     elif provider == "lunanode":
         credentials = ["--api-id", api_id or LUNANODE_API_ID,
                        "--api-key", api_key or LUNANODE_API_KEY]
+    elif provider == "voltagepark":
+        key = api_key or VOLTAGEPARK_API_KEY
+        credentials = ["--api-key", f"{key}:{space_id}" if space_id else key]
     else:
         credentials = ["--api-key", api_key or DEFAULT_API_KEY,
                        "--space-id", space_id or DEFAULT_SPACE_ID]
@@ -495,5 +515,42 @@ async def wait_for_vm_status(
         if answer.get("success") != "yes":
             raise AssertionError(f"vm/info failed: {answer}")
         return answer if answer["info"]["status_nohtml"] == status else None
+
+    return await wait_for(probe, timeout=timeout)
+
+
+# ---- Voltage Park -----------------------------------------------------------------------
+
+
+def voltagepark_test_simulator(**kwargs: Any) -> VoltageParkSimulator:
+    """A Voltage Park simulator for tests: :data:`VOLTAGEPARK_API_KEY` (``api_keys``
+    adds more), time 50x faster and short lifecycle delays (provision 2 s, the others
+    1 s, simulated) unless ``kwargs`` say otherwise (``settings`` are merged)."""
+    settings: dict[str, Any] = {
+        "provision_delay": 2.0, "start_delay": 1.0, "stop_delay": 1.0,
+        "relocate_delay": 1.0, "terminate_delay": 1.0,
+    }
+    settings.update(kwargs.pop("settings", None) or {})
+    options: dict[str, Any] = {"time_scale": 50.0}
+    options.update(kwargs)
+    keys = {VOLTAGEPARK_API_KEY: VOLTAGEPARK_ORGANIZATION_ID,
+            **dict(options.pop("api_keys", None) or {})}
+    return VoltageParkSimulator(keys, settings=settings, **options)
+
+
+async def wait_for_voltagepark_status(
+    client: httpx.AsyncClient, vm_id: str, status: str, *, timeout: float = 5.0,
+) -> dict[str, Any]:
+    """Poll ``GET /virtual-machines/{vm_id}`` (``client`` bound to ``.../api/v1`` with a
+    Bearer header) until its ``status`` is ``status`` (``"gone"``: until 404); returns
+    the VM (``{"status": "gone"}`` for gone)."""
+
+    async def probe() -> dict[str, Any] | None:
+        response = await client.get(f"/virtual-machines/{vm_id}")
+        if status == "gone":
+            return {"status": "gone"} if response.status_code == 404 else None
+        response.raise_for_status()
+        vm: dict[str, Any] = response.json()
+        return vm if vm["status"] == status else None
 
     return await wait_for(probe, timeout=timeout)
