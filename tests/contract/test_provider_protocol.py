@@ -107,11 +107,27 @@ def lunanode_account() -> Iterator[Account]:
         )
 
 
+@contextlib.contextmanager
+def voltagepark_account() -> Iterator[Account]:
+    from cube_operator.api.providerconfig import VoltageParkSettings
+    from cube_operator.providers import Gpus
+
+    key = "vp_row_" + uuid.uuid4().hex
+    with running_simulator("voltagepark", api_key=key, time_scale=TIME_SCALE) as sim:
+        yield Account(
+            endpoint=sim.url, admin_url=sim.admin_url, credentials={"apiKey": key},
+            settings=VoltageParkSettings(), bad_credentials={"apiKey": "vp_nobody"},
+            spec=lambda name: VMSpec(name=name, image="Ubuntu 22.04 LTS", resources=Resources(4, 16, 40),
+                                     gpus=Gpus("h100-sxm5-80gb", 1), ssh_public_key=SSH_KEY),
+        )
+
+
 #: provider name -> its simulator account. One row per implemented provider.
 ROWS: dict[str, Callable[[], contextlib.AbstractContextManager[Account]]] = {
     "krova": krova_account,
     "nokyc": nokyc_account,
     "lunanode": lunanode_account,
+    "voltagepark": voltagepark_account,
 }
 
 

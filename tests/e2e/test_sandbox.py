@@ -94,3 +94,14 @@ def test_sandbox_runs_the_lunanode_examples(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "LunaNode simulator:" in result.stdout and "team-c/lab-1" in result.stdout
     assert "All Cubes are Running or Stopped" in result.stdout
+
+
+def test_sandbox_runs_the_voltagepark_examples(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cube_operator.cli", "dev", "--provider", "voltagepark", "--time-scale", "40",
+         "--workdir", str(tmp_path), "--exit-when-ready"],
+        check=False, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Voltage Park simulator:" in result.stdout and "team-d/trainer-1" in result.stdout
+    assert "All Cubes are Running or Stopped" in result.stdout

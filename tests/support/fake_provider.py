@@ -52,6 +52,12 @@ assert set(PROFILES) == set(KNOWN_PROVIDERS)
 assert _ALL_BUT_IDEMPOTENCY
 
 
+def provider_word(state: VMState) -> str:
+    """The fake provider's own word for a state, deliberately unlike the neutral one: code
+    that compares the provider's word with a VMState fails here, not on a real provider."""
+    return "Fake" + state.value.title()
+
+
 class Crash(Exception):
     """The operator process died here (raised by a scripted fault)."""
 
@@ -127,7 +133,7 @@ class FakeProvider:
         return [v for v in self.alive() if v.owner_uid == attempt.owner_uid]
 
     def make_vm(self, name: str, owner_uid: str | None, state: VMState = VMState.PROVISIONING) -> ObservedVM:
-        vm = ObservedVM(id=f"vm-{next(self.ids)}", name=name, state=state, provider_state=state.value,
+        vm = ObservedVM(id=f"vm-{next(self.ids)}", name=name, state=state, provider_state=provider_word(state),
                         image="ubuntu-24.04", owner_uid=owner_uid, public_ipv4="192.0.2.10")
         self.vms[vm.id] = vm
         return vm
@@ -156,7 +162,7 @@ class FakeProvider:
         self._call("set_power", vm_id, running)
         vm = self.vms[vm_id]
         state = VMState.RUNNING if running else VMState.STOPPED
-        self.vms[vm_id] = replace(vm, state=state, provider_state=state.value)
+        self.vms[vm_id] = replace(vm, state=state, provider_state=provider_word(state))
 
     async def ssh_forward(self, vm_id: str) -> Any:
         from cube_operator.providers import PortForward
@@ -189,7 +195,7 @@ class FakeProvider:
         pass
 
     def set_state(self, vm_id: str, state: VMState) -> None:
-        self.vms[vm_id] = replace(self.vms[vm_id], state=state, provider_state=state.value)
+        self.vms[vm_id] = replace(self.vms[vm_id], state=state, provider_state=provider_word(state))
 
 
 class FakeKube:

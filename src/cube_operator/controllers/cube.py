@@ -341,7 +341,9 @@ class CubeReconciler(Reconciler):
         if power is None or observed.state not in (VMState.RUNNING, VMState.STOPPED) or observed.state == want:
             self.pending_power = None
             return False
-        outside = (obj.get("status") or {}).get("state") == want.value
+        status = obj.get("status") or {}
+        # The last state we reported was the wanted one: someone changed it outside Kubernetes.
+        outside = (status.get("vmState") or status.get("state")) == want.value
         try:
             await power.set_power(observed.id, want == VMState.RUNNING)
         except InvalidState as error:

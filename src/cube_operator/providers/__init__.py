@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import krova as _krova  # noqa: F401  (registers the plugin)
 from . import lunanode as _lunanode  # noqa: F401  (registers the plugin)
 from . import nokyc as _nokyc  # noqa: F401  (registers the plugin)
+from . import voltagepark as _voltagepark  # noqa: F401  (registers the plugin)
 from ._http import (
     BearerAuth,
     CallKind,

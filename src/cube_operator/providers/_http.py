@@ -264,6 +264,7 @@ def map_error(
     secrets: Iterable[str] = (),
     retry_after: float | None = None,
     parser: ErrorParser = json_error_envelope,
+    status_errors: Mapping[int, type[ProviderError]] | None = None,
 ) -> ProviderError:
     """The exception for an HTTP error response; its message never holds a secret."""
     try:
@@ -288,7 +289,7 @@ def map_error(
     if status == 429:
         error: ProviderError = RateLimited(message, retry_after=retry_after or 0.0, **kwargs)
     else:
-        cls = _STATUS_ERRORS.get(status)
+        cls = (status_errors or {}).get(status) or _STATUS_ERRORS.get(status)
         if cls is None:
             cls = Transient if status >= 500 else ProviderError
         error = cls(message, **kwargs)
@@ -335,6 +336,7 @@ class ProviderHTTP:
         idempotency_header: str = "Idempotency-Key",
         user_agent: str = USER_AGENT,
         error_parser: ErrorParser = json_error_envelope,
+        status_errors: Mapping[int, type[ProviderError]] | None = None,
         secrets: Iterable[str] = (),
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -354,6 +356,8 @@ class ProviderHTTP:
         self._secrets = tuple(
             s for s in (*(v for a in auths for v in a.secret_values()), *secrets) if s)
         self._error_parser = error_parser
+        # What a status means differs by provider (FastAPI's 422 is a validation error).
+        self._status_errors = dict(status_errors or {})
         self._idempotency_header = idempotency_header
         self._clock = clock
         self._sleep = sleep
@@ -535,6 +539,7 @@ class ProviderHTTP:
                         secrets=self._secrets,
                         retry_after=retry_after,
                         parser=self._error_parser,
+                        status_errors=self._status_errors,
                     )
                 if not limited:
                     self._observe_wait(retry_after, "429 Retry-After")
@@ -548,7 +553,7 @@ class ProviderHTTP:
                 continue
             raise map_error(
                 self.provider, status, body, method=method, route=route, secrets=self._secrets,
-                parser=self._error_parser,
+                parser=self._error_parser, status_errors=self._status_errors,
             )
 
     async def request_json(

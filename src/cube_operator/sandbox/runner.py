@@ -1,6 +1,6 @@
 """The sandbox: Kubernetes API emulator + provider simulators + the operator + examples.
 
-``--provider krova`` (the default), ``nokyc``, ``lunanode`` or ``all`` picks which simulators run and
+``--provider krova`` (the default), ``nokyc``, ``lunanode``, ``voltagepark`` or ``all`` picks which simulators run and
 which ``examples/<provider>/`` are applied.
 
 The emulator and simulator run in this process; the operator runs as a separate
@@ -29,8 +29,8 @@ from ._apply import create_all, load_manifests
 
 EXAMPLES_ROOT = Path(__file__).resolve().parents[3] / "examples"
 EXAMPLES = EXAMPLES_ROOT / "krova"
-PROVIDERS = ("krova", "nokyc", "lunanode")
-TITLES = {"krova": "Krova", "nokyc": "NoKYC", "lunanode": "LunaNode"}
+PROVIDERS = ("krova", "nokyc", "lunanode", "voltagepark")
+TITLES = {"krova": "Krova", "nokyc": "NoKYC", "lunanode": "LunaNode", "voltagepark": "Voltage Park"}
 
 
 def _example_settings(manifests: list[dict[str, Any]]) -> tuple[str, str]:
@@ -48,6 +48,8 @@ def _simulator(provider: str, manifests: list[dict[str, Any]], time_scale: float
         api_key, space_id = _example_settings(manifests)
         return cloudsim.KrovaSimulator(api_keys={api_key: space_id}, time_scale=time_scale)
     secret = next(m for m in manifests if m["kind"] == "Secret")
+    if provider == "voltagepark":
+        return cloudsim.VoltageParkSimulator(secret["stringData"]["apiKey"], time_scale=time_scale)
     if provider == "lunanode":
         return cloudsim.LunaNodeSimulator(secret["stringData"]["apiId"], secret["stringData"]["apiKey"],
                                           time_scale=time_scale)
@@ -80,7 +82,7 @@ def _testbed() -> tuple[Any, Any]:
     top of a cube_operator module.
     """
     try:
-        from cloudsim import KrovaSimulator, LunaNodeSimulator, NoKycSimulator  # noqa: F401
+        from cloudsim import KrovaSimulator, LunaNodeSimulator, NoKycSimulator, VoltageParkSimulator  # noqa: F401
         from kubeapi import KubeAPIServer
     except ModuleNotFoundError as error:
         missing = error.name or str(error)

@@ -1,0 +1,224 @@
+"""Voltage Park behind the :class:`~..base.Provider` protocol: GPU VMs from instant-deploy
+presets.
+
+- Sizing: ``spec.plan`` is a preset id, or ``spec.resources`` + ``spec.gpus`` pick the
+  cheapest preset with exactly those GPUs and at least those resources, available in
+  ``spec.region`` (a location id). A preset that exists but is sold out is NoCapacity
+  (a wait with backoff); none that matches is InvalidSpec. ``image`` must be the preset's
+  operating system.
+- ``userData`` (``#cloud-config`` YAML) becomes the structured ``cloud_init`` (packages,
+  write_files, runcmd only) and is checked with ``POST /validate/cloudinit`` first.
+- No idempotency key: the owner UID is a tag (``cube-operator-uid:<uid>``), and an earlier
+  create attempt is found by it.
+- ``powerState: Stopped`` stops, or stops disassociated (storage billed only) per
+  ``spec.voltagepark.stopMode``. Outbid is Ready=False, reason Outbid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from ..base import (
+    Capability,
+    CreateAttempt,
+    DomainFacet,
+    Gpus,
+    ObservedVM,
+    PortForward,
+    PowerFacet,
+    RestoreFacet,
+    SnapshotFacet,
+    SshFacet,
+    TcpExposureFacet,
+    VMSpec,
+    VMState,
+    WebhookFacet,
+)
+from ..errors import Invalid, NoCapacity, SpecRejected
+from .client import VoltageParkClient
+from .models import Preset, VirtualMachine
+
+__all__ = ["OWNER_TAG", "VOLTAGEPARK_CAPABILITIES", "VoltageParkProvider", "choose_preset", "cloud_init_of"]
+
+VOLTAGEPARK_CAPABILITIES = frozenset({Capability.POWER, Capability.USER_DATA})
+OWNER_TAG = "cube-operator-uid:"
+CLOUD_INIT_KEYS = ("packages", "write_files", "runcmd")
+_STATES = {
+    "provisioning": VMState.PROVISIONING, "starting": VMState.PROVISIONING, "relocating": VMState.PROVISIONING,
+    "running": VMState.RUNNING, "stopping": VMState.STOPPING, "stopped": VMState.STOPPED,
+    "stoppeddisassociated": VMState.STOPPED, "outbid": VMState.ERROR, "terminating": VMState.DELETING,
+    "terminated": VMState.DELETED,
+}
+_STORAGE_ONLY = ("stoppeddisassociated", "outbid")
+
+
+def _word(status: str) -> str:
+    return status.replace(" ", "").replace("_", "").lower()
+
+
+def cloud_init_of(user_data: str) -> dict[str, Any]:
+    """``#cloud-config`` YAML as Voltage Park's structured cloud_init; SpecRejected naming
+    the offending key otherwise (offline: no call)."""
+    try:
+        parsed = yaml.safe_load(user_data)
+    except yaml.YAMLError as error:
+        raise SpecRejected(f"spec.userData is not YAML: {str(error).splitlines()[0]}", provider="voltagepark") from None
+    if parsed is None:
+        return {}
+    if not isinstance(parsed, dict):
+        raise SpecRejected("spec.userData must be #cloud-config YAML (a mapping)", provider="voltagepark")
+    extra = sorted(set(parsed) - set(CLOUD_INIT_KEYS))
+    if extra:
+        raise SpecRejected(f"spec.userData: voltagepark takes only {', '.join(CLOUD_INIT_KEYS)} in cloud-init, "
+                           f"not {', '.join(extra)}", provider="voltagepark")
+    return dict(parsed)
+
+
+def gpus_of(preset_or_vm: Preset | VirtualMachine) -> tuple[Gpus, ...]:
+    return tuple(Gpus(model, g.count) for model, g in preset_or_vm.resources.gpus.items() if g.count)
+
+
+def choose_preset(presets: list[Preset], available: set[str], spec: VMSpec) -> Preset:
+    """The preset for ``spec``; ``available`` holds the ids that can be deployed now."""
+    if spec.plan:
+        found = next((p for p in presets if p.id == spec.plan), None)
+        if found is None:
+            raise SpecRejected(f"spec.plan: voltagepark has no preset {spec.plan!r}", provider="voltagepark")
+        matching = [found]
+    else:
+        if spec.gpus is None or spec.resources is None:
+            raise SpecRejected("spec.resources and spec.gpus (or spec.plan, a preset id) are required for "
+                               "provider voltagepark", provider="voltagepark")
+        want, gpus = spec.resources, spec.gpus
+        matching = [p for p in presets if gpus_of(p) == (gpus,) and p.resources.vcpu_count >= want.vcpu
+                    and p.resources.ram_gb >= want.ram_gb and p.resources.storage_gb >= want.disk_gb]
+        if not matching:
+            offered = sorted({f"{g.count}x {g.model}" for p in presets for g in gpus_of(p)})
+            raise SpecRejected(f"spec.gpus/spec.resources: no voltagepark preset has {gpus.count}x {gpus.model} with "
+                               f"at least {want.vcpu} vCPU, {want.ram_gb:g} GB RAM, {want.disk_gb:g} GB disk "
+                               f"(presets offer {', '.join(offered)})", provider="voltagepark")
+    systems = sorted({p.operating_system for p in matching})
+    matching = [p for p in matching if p.operating_system == spec.image]
+    if not matching:
+        raise SpecRejected(f"spec.image: {spec.image!r} is not the operating system of a matching preset; choose "
+                           f"one of {', '.join(repr(s) for s in systems)}", provider="voltagepark")
+    ready = [p for p in matching if p.id in available
+             and (not spec.region or spec.region in p.location_ids_with_availability)]
+    if not ready:
+        where = f" in location {spec.region}" if spec.region else ""
+        raise NoCapacity(f"no preset matching the spec can be deployed{where} now", provider="voltagepark")
+    return min(ready, key=lambda p: p.hourly)
+
+
+class VoltageParkProvider:
+    name = "voltagepark"
+    capabilities = VOLTAGEPARK_CAPABILITIES
+
+    def __init__(self, client: VoltageParkClient, *, stop_mode: str = "Stopped") -> None:
+        self.client = client
+        self.stop_mode = stop_mode
+        self.power: PowerFacet | None = self
+        self.ssh: SshFacet | None = None
+        self.snapshots: SnapshotFacet | None = None
+        self.restore: RestoreFacet | None = None
+        self.tcp: TcpExposureFacet | None = None
+        self.domains: DomainFacet | None = None
+        self.webhooks: WebhookFacet | None = None
+
+    def __repr__(self) -> str:
+        return f"VoltageParkProvider({self.client!r})"
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    @staticmethod
+    def observe(vm: VirtualMachine) -> ObservedVM:
+        word = _word(vm.status)
+        price = vm.pricing.total_disassociated_per_hr if word in _STORAGE_ONLY else vm.pricing.total_associated_per_hr
+        try:
+            cost = float(price) if price is not None else None
+        except ValueError:
+            cost = None
+        forwards = tuple(PortForward(vm_port=p.internal_port, host_port=p.external_port, host=vm.public_ip,
+                                     is_ssh=p.internal_port == 22) for p in vm.port_forwards)
+        owner = next((t[len(OWNER_TAG):] for t in vm.tags if t.startswith(OWNER_TAG)), None)
+        problem = (("Outbid", ("voltagepark outbid the VM: its GPUs went to a higher bid; it bills storage only "
+                              "until it is started again")) if word == "outbid" else None)
+        return ObservedVM(
+            id=vm.id, name=vm.name, state=_STATES.get(word, VMState.UNKNOWN), provider_state=vm.status,
+            public_ipv4=vm.public_ip, addresses=(vm.public_ip,) if vm.public_ip else (), port_forwards=forwards,
+            cost_per_hour=cost, image=vm.operating_system, gpus=gpus_of(vm), owner_uid=owner, problem=problem,
+        )
+
+    def validate_spec(self, spec: VMSpec) -> list[str]:
+        problems = []
+        if spec.plan is None and (spec.resources is None or spec.gpus is None):
+            problems.append("spec.plan (a preset id), or spec.resources with spec.gpus, is required for "
+                            "provider voltagepark")
+        if not spec.ssh_public_key:
+            problems.append("spec.sshPublicKey or spec.sshPublicKeySecretRef is required for provider voltagepark")
+        if spec.user_data:
+            try:
+                cloud_init_of(spec.user_data)
+            except SpecRejected as error:
+                problems.append(error.message)
+        return problems
+
+    def vm_name(self, object_name: str, owner_uid: str) -> str:
+        return object_name
+
+    async def check_credentials(self) -> None:
+        # Both headers: a key that works for VMs but not the organization API shows now.
+        await self.client.list_vms()
+        await self.client.organization_ssh_keys()
+
+    async def list_vms(self) -> list[ObservedVM]:
+        return [self.observe(vm) for vm in await self.client.list_vms()]
+
+    async def get_vm(self, vm_id: str) -> ObservedVM:
+        return self.observe(await self.client.get_vm(vm_id))
+
+    async def find_vms(self, name: str, attempt: CreateAttempt) -> list[ObservedVM]:
+        tag = OWNER_TAG + attempt.owner_uid
+        return [self.observe(vm) for vm in await self.client.list_vms()
+                if tag in vm.tags and _word(vm.status) not in ("terminating", "terminated")]
+
+    async def create_vm(self, spec: VMSpec, attempt: CreateAttempt) -> ObservedVM:
+        presets = await self.client.presets()
+        available = {p.id for p in await self.client.presets(available=True)}
+        preset = choose_preset(presets, available, spec)
+        body: dict[str, Any] = {
+            "config_id": preset.id, "name": spec.name,
+            "organization_ssh_keys": {"mode": "none"},
+            "ssh_keys": [spec.ssh_public_key] if spec.ssh_public_key else [],
+            "tags": [OWNER_TAG + attempt.owner_uid],
+        }
+        if spec.user_data:
+            cloud_init = cloud_init_of(spec.user_data)
+            refused = await self.client.validate_cloud_init(cloud_init)
+            if refused:
+                raise SpecRejected(f"spec.userData: voltagepark refused the cloud-init: {refused}",
+                                   provider=self.name)
+            body["cloud_init"] = cloud_init
+        try:
+            vm_id = await self.client.create_instant(body)
+        except Invalid as error:
+            if "capacity" in error.message.lower() or "available" in error.message.lower():
+                raise NoCapacity(error.message, provider=self.name) from None
+            raise
+        return await self.get_vm(vm_id)
+
+    async def delete_vm(self, vm_id: str) -> None:
+        await self.client.delete_vm(vm_id)
+
+    async def set_power(self, vm_id: str, running: bool) -> None:
+        status = "started" if running else ("stopped_disassociated" if self.stop_mode == "Disassociated"
+                                           else "stopped")
+        try:
+            await self.client.power(vm_id, status)
+        except Invalid as error:
+            if "capacity" in error.message.lower():
+                raise NoCapacity(error.message, provider=self.name) from None
+            raise
