@@ -9,7 +9,6 @@ import json
 import struct
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,10 +16,7 @@ import pytest
 
 from cloudsim.lunanode import signed_form
 from cloudsim.testing import running_simulator
-from cube_operator.api import KINDS
-from cube_operator.api.crds import crd_for
-from kubeapi.testing import running_emulator
-from support.e2e import Cluster, Operator, condition, wait_for
+from support.e2e import Cluster, Operator, cluster_with_crds, condition, wait_for
 
 API = "cube-operator.io/v1alpha1"
 API_ID = "e2eapiid00000016"
@@ -57,11 +53,7 @@ class Luna:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with running_emulator(tmp_path_factory.mktemp("kube-lunanode")) as emulator:
-        c = Cluster(kubeconfig=Path(emulator.kubeconfig), url=emulator.url)
-        c.apply([crd_for(info) for info in KINDS])
-        for info in KINDS:
-            c.kubectl("wait", "--for=condition=Established", f"crd/{info.crd_name}", "--timeout=30s")
+    with cluster_with_crds(tmp_path_factory.mktemp("kube-lunanode")) as c:
         yield c
 
 
@@ -114,11 +106,7 @@ def obj(kind: str, name: str, namespace: str, **spec: Any) -> dict[str, Any]:
 
 
 def ready(cluster: Cluster, kind: str, name: str, namespace: str, timeout: int = 60) -> dict[str, Any]:
-    cluster.kubectl("wait", "--for=condition=Ready", f"{kind}/{name}", "-n", namespace, f"--timeout={timeout}s",
-                    timeout=timeout + 10)
-    found = cluster.get(kind, name, namespace)
-    assert found
-    return found
+    return cluster.ready(kind, name, namespace, timeout)
 
 
 def test_a_wrong_key_is_reported_and_nothing_crashes(cluster: Cluster, luna: Luna, operator: Operator) -> None:

@@ -20,11 +20,8 @@ import httpx
 import pytest
 
 from cloudsim.testing import running_simulator
-from cube_operator.api import KINDS
-from cube_operator.api.crds import crd_for
 from cube_operator.providers.nokyc import sign
-from kubeapi.testing import running_emulator
-from support.e2e import Cluster, Operator, condition, wait_for
+from support.e2e import Cluster, Operator, cluster_with_crds, condition, wait_for
 
 API = "cube-operator.io/v1alpha1"
 TOKEN = "nkv_live_" + ("e2e" + "0123456789abcdef" * 4)[:52]
@@ -90,11 +87,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with running_emulator(tmp_path_factory.mktemp("kube-nokyc")) as emulator:
-        c = Cluster(kubeconfig=Path(emulator.kubeconfig), url=emulator.url)
-        c.apply([crd_for(info) for info in KINDS])
-        for info in KINDS:
-            c.kubectl("wait", "--for=condition=Established", f"crd/{info.crd_name}", "--timeout=30s")
+    with cluster_with_crds(tmp_path_factory.mktemp("kube-nokyc")) as c:
         yield c
 
 
@@ -155,11 +148,7 @@ def obj(kind: str, name: str, namespace: str, **spec: Any) -> dict[str, Any]:
 
 
 def ready(cluster: Cluster, kind: str, name: str, namespace: str, timeout: int = 60) -> dict[str, Any]:
-    cluster.kubectl("wait", "--for=condition=Ready", f"{kind}/{name}", "-n", namespace, f"--timeout={timeout}s",
-                    timeout=timeout + 10)
-    found = cluster.get(kind, name, namespace)
-    assert found
-    return found
+    return cluster.ready(kind, name, namespace, timeout)
 
 
 def events(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:

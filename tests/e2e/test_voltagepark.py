@@ -6,17 +6,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from cloudsim.testing import running_simulator
-from cube_operator.api import KINDS
-from cube_operator.api.crds import crd_for
-from kubeapi.testing import running_emulator
-from support.e2e import Cluster, Operator, condition, wait_for
+from support.e2e import Cluster, Operator, cluster_with_crds, condition, wait_for
 
 API = "cube-operator.io/v1alpha1"
 KEY = "vp_e2e_" + "0123456789abcdef"
@@ -58,11 +54,7 @@ class Vp:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with running_emulator(tmp_path_factory.mktemp("kube-vp")) as emulator:
-        c = Cluster(kubeconfig=Path(emulator.kubeconfig), url=emulator.url)
-        c.apply([crd_for(info) for info in KINDS])
-        for info in KINDS:
-            c.kubectl("wait", "--for=condition=Established", f"crd/{info.crd_name}", "--timeout=30s")
+    with cluster_with_crds(tmp_path_factory.mktemp("kube-vp")) as c:
         yield c
 
 
@@ -111,11 +103,7 @@ def cube(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
 
 
 def ready(cluster: Cluster, name: str, namespace: str, timeout: int = 60) -> dict[str, Any]:
-    cluster.kubectl("wait", "--for=condition=Ready", f"cube/{name}", "-n", namespace, f"--timeout={timeout}s",
-                    timeout=timeout + 10)
-    found = cluster.get("cube", name, namespace)
-    assert found
-    return found
+    return cluster.ready("cube", name, namespace, timeout)
 
 
 def reason(cluster: Cluster, name: str, namespace: str) -> str:

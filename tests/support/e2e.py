@@ -3,6 +3,7 @@ operator as a separate process. Used by tests/e2e and bench/; test code, so it l
 tests/ and is not part of the cube_operator package."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,29 @@ class Cluster:
 
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
+
+    def ready(self, kind: str, name: str, namespace: str, timeout: int = 60) -> dict[str, Any]:
+        """Wait with `kubectl wait --for=condition=Ready`, then the object."""
+        self.kubectl("wait", "--for=condition=Ready", f"{kind}/{name}", "-n", namespace,
+                     f"--timeout={timeout}s", timeout=timeout + 10)
+        found = self.get(kind, name, namespace)
+        assert found, f"{kind}/{name} vanished"
+        return found
+
+
+@contextlib.contextmanager
+def cluster_with_crds(tmp_dir: Path) -> Iterator[Cluster]:
+    """An API emulator of its own with every CRD established (a provider's e2e module)."""
+    from cube_operator.api import KINDS
+    from cube_operator.api.crds import crd_for
+    from kubeapi.testing import running_emulator
+
+    with running_emulator(tmp_dir) as emulator:
+        cluster = Cluster(kubeconfig=Path(emulator.kubeconfig), url=emulator.url)
+        cluster.apply([crd_for(info) for info in KINDS])
+        for info in KINDS:
+            cluster.kubectl("wait", "--for=condition=Established", f"crd/{info.crd_name}", "--timeout=30s")
+        yield cluster
 
 
 @dataclass

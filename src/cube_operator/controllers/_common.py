@@ -39,7 +39,7 @@ TERMINAL_REASONS: tuple[str, ...] = (
     "InvalidSpec", "InvalidCredentials", "Forbidden", "WrongSpace", "Unsupported",
     "ProviderRejected", "ProviderError", "ImmutableFieldChanged", "CrossNamespaceReference",
     "ExternalResourceNotFound", "SnapshotFailed", "ReceiverDisabled", "DuplicateExternalResource",
-    "ProviderSuspended",
+    "ProviderSuspended", "Outbid",
 )
 
 

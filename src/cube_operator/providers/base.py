@@ -32,6 +32,7 @@ __all__ = [
     "PortForward",
     "PowerFacet",
     "Provider",
+    "ProviderBase",
     "Resources",
     "RestoreFacet",
     "SnapshotFacet",
@@ -359,6 +360,39 @@ class Provider(Protocol):
     async def delete_vm(self, vm_id: str) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+_FACETS = {
+    "power": Capability.POWER, "ssh": Capability.SSH_PORT, "snapshots": Capability.SNAPSHOTS,
+    "restore": Capability.RESTORE, "tcp": Capability.TCP_EXPOSURE, "domains": Capability.DOMAINS,
+    "webhooks": Capability.WEBHOOKS,
+}
+
+
+class ProviderBase:
+    """Plumbing every provider class shares: each facet is the provider itself when it
+    declares the capability, else None; repr names the client; closing closes it."""
+
+    name: str
+    capabilities: frozenset[Capability]
+    power: PowerFacet | None
+    ssh: SshFacet | None
+    snapshots: SnapshotFacet | None
+    restore: RestoreFacet | None
+    tcp: TcpExposureFacet | None
+    domains: DomainFacet | None
+    webhooks: WebhookFacet | None
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        for attribute, capability in _FACETS.items():
+            setattr(self, attribute, self if capability in self.capabilities else None)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.client!r})"
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
 # -- inbound webhooks -------------------------------------------------------------------

@@ -60,3 +60,21 @@ def test_cloud_init_keeps_only_what_voltage_park_takes() -> None:
         with pytest.raises(SpecRejected) as info:
             cloud_init_of(bad)
         assert word in info.value.message
+
+
+def test_outbid_is_ready_false_outbid_and_storage_priced() -> None:
+    from cube_operator.controllers.cube import ready_for
+    from cube_operator.providers import VMState
+    from cube_operator.providers.voltagepark import VoltageParkProvider
+    from cube_operator.providers.voltagepark.models import VirtualMachine
+
+    vm = VirtualMachine.model_validate({
+        "id": "v1", "name": "g", "status": "Outbid", "tags": ["cube-operator-uid:abc"],
+        "pricing": {"total_associated_per_hr": "2.5", "total_disassociated_per_hr": "0.02"},
+        "resources": {"gpus": {"h100-sxm5-80gb": {"count": 1}}}})
+    observed = VoltageParkProvider.observe(vm)
+    assert observed.owner_uid == "abc" and observed.cost_per_hour == 0.02 and observed.state is VMState.ERROR
+    ready, reason, message = ready_for(observed, "Running")
+    assert (ready, reason) == (False, "Outbid") and "storage" in message
+    running = VoltageParkProvider.observe(vm.model_copy(update={"status": "Running"}))
+    assert running.problem is None and running.cost_per_hour == 2.5 and ready_for(running, "Running")[0]

@@ -22,6 +22,7 @@ local terminal = {
   ReceiverDisabled = true,
   DuplicateExternalResource = true,
   ProviderSuspended = true,
+  Outbid = true,
 }
 
 local function findCondition(conditions, ctype)

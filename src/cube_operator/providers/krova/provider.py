@@ -8,20 +8,14 @@ from ..base import (
     Capability,
     CreateAttempt,
     DomainBinding,
-    DomainFacet,
     ObservedVM,
     PortForward,
-    PowerFacet,
-    RestoreFacet,
-    SnapshotFacet,
+    ProviderBase,
     SnapshotInfo,
-    SshFacet,
     TcpExposure,
-    TcpExposureFacet,
     VMSpec,
     VMState,
     WebhookEndpoint,
-    WebhookFacet,
 )
 from ..errors import Transient
 from .client import KrovaClient
@@ -57,27 +51,12 @@ def vm_name(object_name: str, owner_uid: str = "") -> str:
     return f"{object_name[: NAME_MAX - 9]}-{digest}"
 
 
-class KrovaProvider:
+class KrovaProvider(ProviderBase):
     """One Krova space. Every facet is present: Krova has them all."""
 
+    client: KrovaClient
     name = "krova"
     capabilities = KROVA_CAPABILITIES
-
-    def __init__(self, client: KrovaClient) -> None:
-        self.client = client
-        self.power: PowerFacet | None = self
-        self.ssh: SshFacet | None = self
-        self.snapshots: SnapshotFacet | None = self
-        self.restore: RestoreFacet | None = self
-        self.tcp: TcpExposureFacet | None = self
-        self.domains: DomainFacet | None = self
-        self.webhooks: WebhookFacet | None = self
-
-    def __repr__(self) -> str:
-        return f"KrovaProvider({self.client!r})"
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     # -- VMs ------------------------------------------------------------------------
 

@@ -25,18 +25,12 @@ import time
 from ..base import (
     Capability,
     CreateAttempt,
-    DomainFacet,
     ObservedVM,
-    PowerFacet,
-    RestoreFacet,
-    SnapshotFacet,
+    ProviderBase,
     SnapshotInfo,
-    SshFacet,
     TcpExposure,
-    TcpExposureFacet,
     VMSpec,
     VMState,
-    WebhookFacet,
 )
 from ..errors import NotFound, SpecRejected
 from .client import LunaNodeClient
@@ -85,21 +79,15 @@ def choose_plan(plans: list[Plan], spec: VMSpec) -> Plan:
     return min(fitting, key=lambda p: (p.monthly or 0.0, p.cpus, p.ram_mb, p.disk_gb))
 
 
-class LunaNodeProvider:
+class LunaNodeProvider(ProviderBase):
+    client: LunaNodeClient
     name = "lunanode"
     capabilities = LUNANODE_CAPABILITIES
 
     def __init__(self, client: LunaNodeClient, *, sweep_seconds: float = 300.0,
                  rng: random.Random | None = None) -> None:
-        self.client = client
+        super().__init__(client)
         self.sweep_seconds = sweep_seconds
-        self.power: PowerFacet | None = self
-        self.ssh: SshFacet | None = None
-        self.snapshots: SnapshotFacet | None = self
-        self.restore: RestoreFacet | None = self
-        self.tcp: TcpExposureFacet | None = self
-        self.domains: DomainFacet | None = None
-        self.webhooks: WebhookFacet | None = None
         self._rng = rng or random.Random()
         self._plans: dict[str, Plan] = {}
         self._plans_at = 0.0
@@ -115,11 +103,6 @@ class LunaNodeProvider:
         #: vm/info calls made, for the benchmark and the docs' calls-per-VM-per-hour figure.
         self.info_calls = 0
 
-    def __repr__(self) -> str:
-        return f"LunaNodeProvider({self.client!r})"
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     # -- catalogue ----------------------------------------------------------------------
 

@@ -25,18 +25,12 @@ import uuid
 from ..base import (
     Capability,
     CreateAttempt,
-    DomainFacet,
     ObservedVM,
-    PowerFacet,
-    RestoreFacet,
-    SnapshotFacet,
+    ProviderBase,
     SnapshotInfo,
-    SshFacet,
     TcpExposure,
-    TcpExposureFacet,
     VMSpec,
     WebhookEndpoint,
-    WebhookFacet,
 )
 from ..errors import NotFound, SpecRejected, Transient
 from .client import NoKycClient
@@ -109,19 +103,13 @@ def choose_plan(plans: list[Plan], spec: VMSpec) -> Plan:
     return min(fitting, key=lambda p: (p.price_usd_hour or 0.0, p.cpu, p.ram_mb, p.disk_gb))
 
 
-class NoKycProvider:
+class NoKycProvider(ProviderBase):
+    client: NoKycClient
     name = "nokyc"
     capabilities = NOKYC_CAPABILITIES
 
     def __init__(self, client: NoKycClient) -> None:
-        self.client = client
-        self.power: PowerFacet | None = self
-        self.ssh: SshFacet | None = None
-        self.snapshots: SnapshotFacet | None = self
-        self.restore: RestoreFacet | None = self
-        self.tcp: TcpExposureFacet | None = self
-        self.domains: DomainFacet | None = None
-        self.webhooks: WebhookFacet | None = self
+        super().__init__(client)
         self._plans: dict[str, Plan] = {}
         self._plans_at = 0.0
         self._ssh_keys: dict[str, str] = {}  # fingerprint -> key id
@@ -129,11 +117,6 @@ class NoKycProvider:
         self._snapshots: list[SnapshotInfo] = []
         self._snapshots_at = 0.0
 
-    def __repr__(self) -> str:
-        return f"NoKycProvider({self.client!r})"
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     # -- catalogue ----------------------------------------------------------------------
 

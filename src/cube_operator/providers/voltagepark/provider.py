@@ -23,18 +23,12 @@ import yaml
 from ..base import (
     Capability,
     CreateAttempt,
-    DomainFacet,
     Gpus,
     ObservedVM,
     PortForward,
-    PowerFacet,
-    RestoreFacet,
-    SnapshotFacet,
-    SshFacet,
-    TcpExposureFacet,
+    ProviderBase,
     VMSpec,
     VMState,
-    WebhookFacet,
 )
 from ..errors import Invalid, NoCapacity, SpecRejected
 from .client import VoltageParkClient
@@ -112,26 +106,15 @@ def choose_preset(presets: list[Preset], available: set[str], spec: VMSpec) -> P
     return min(ready, key=lambda p: p.hourly)
 
 
-class VoltageParkProvider:
+class VoltageParkProvider(ProviderBase):
+    client: VoltageParkClient
     name = "voltagepark"
     capabilities = VOLTAGEPARK_CAPABILITIES
 
     def __init__(self, client: VoltageParkClient, *, stop_mode: str = "Stopped") -> None:
-        self.client = client
+        super().__init__(client)
         self.stop_mode = stop_mode
-        self.power: PowerFacet | None = self
-        self.ssh: SshFacet | None = None
-        self.snapshots: SnapshotFacet | None = None
-        self.restore: RestoreFacet | None = None
-        self.tcp: TcpExposureFacet | None = None
-        self.domains: DomainFacet | None = None
-        self.webhooks: WebhookFacet | None = None
 
-    def __repr__(self) -> str:
-        return f"VoltageParkProvider({self.client!r})"
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     @staticmethod
     def observe(vm: VirtualMachine) -> ObservedVM:
