@@ -3,8 +3,31 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from typing import Any
+
+# kopf logs whole bodies at DEBUG ("Creation is in progress: {...}"), and kubectl's
+# last-applied annotation repeats the spec as JSON: inline user data (cloud-init often
+# carries secrets) must not reach the log either way.
+_USER_DATA = re.compile(r"""(['"\\]*userData['"\\]*\s*:\s*)(['"])(?:\\.|(?!\2).)*\2""")
+
+
+# The same inside a JSON string (kubectl's annotation): \"userData\":\"...\"
+_ESCAPED_USER_DATA = re.compile(r'(\\"userData\\":\s*\\")(.*?)(\\"\s*[,}])')
+
+
+def redact_user_data(text: str) -> str:
+    text = _ESCAPED_USER_DATA.sub(lambda m: f"{m.group(1)}[REDACTED]{m.group(3)}", text)
+    return _USER_DATA.sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED]{m.group(2)}", text)
+
+
+class UserDataFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "userData" in message:
+            record.msg, record.args = redact_user_data(message), ()
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,6 +54,7 @@ def configure_logging(fmt: str, level: str) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
+    handler.addFilter(UserDataFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -127,3 +127,66 @@ def test_v1_signed_krova_webhooks_are_accepted_and_stale_ones_refused(cluster: C
                            timeout=10, headers={"X-Krova-Signature": sign_v1(secret, body, int(time.time()))})
         assert other.status_code == 404
         cluster.kubectl("delete", "cube/watched", "webhook/events", "-n", namespace, "--timeout=60s", timeout=70)
+
+
+def test_the_receiver_reads_split_bodies_and_survives_deep_json(cluster: Cluster, krova: Krova,
+                                                               operator: Operator) -> None:
+    import asyncio
+
+    from cube_operator.providers.krova import sign_seed
+
+    namespace = namespace_with_credentials(cluster, krova)
+    cluster.apply(provider_config(namespace, krova) + [
+        {"apiVersion": API, "kind": "Webhook", "metadata": {"name": "split", "namespace": namespace},
+         "spec": {"providerConfigRef": {"name": "krova"}, "receiver": "operator", "events": ["cube.error"],
+                  "secretRef": {"name": "split-secret"}}}])
+    cluster.kubectl("wait", "--for=condition=Ready", "webhook/split", "-n", namespace, "--timeout=30s")
+    secret = base64.b64decode(cluster.get("secret", "split-secret", namespace)["data"]["secret"]).decode()
+    url = f"{operator.receiver_url}/webhooks/krova/{namespace}/split"
+    body = json.dumps({"id": "evt_split", "event": "cube.error", "data": {"id": "cube_none"}}).encode()
+
+    async def send_in_two_parts() -> int:
+        async def parts():  # type: ignore[no-untyped-def]
+            yield body[:20]
+            await asyncio.sleep(0.5)  # a second TCP segment, well after the first
+            yield body[20:]
+
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.post(url, content=parts(), headers={
+                "X-Krova-Signature": sign_seed(secret, body), "X-Krova-Delivery": "dlv_" + uuid.uuid4().hex})
+            return response.status_code
+
+    assert asyncio.run(send_in_two_parts()) == 200
+    deep = b"[" * 20000 + b"]" * 20000
+    response = httpx.post(url, content=deep, timeout=10, headers={
+        "X-Krova-Signature": sign_seed(secret, deep), "X-Krova-Delivery": "dlv_" + uuid.uuid4().hex})
+    assert response.status_code == 400, response.text
+    assert operator.running()
+
+
+def test_inline_user_data_stays_out_of_the_debug_log(cluster: Cluster, krova: Krova, operator: Operator,
+                                                     team: str) -> None:
+    marker = "marker-" + uuid.uuid4().hex
+    cluster.apply(cube_manifest("with-init", team, userData=f"#cloud-config\n# {marker}\n"))
+    cluster.kubectl("wait", "--for=condition=Ready", "cube/with-init", "-n", team, "--timeout=60s", timeout=70)
+    assert "userData" in operator.log(), "the log never showed the body: the check proves nothing"
+    assert marker not in operator.log()
+    result = cluster.apply(cube_manifest("two-keys", team, sshPublicKey=(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestKey e2e@test\nssh-rsa AAAAB3NzaC1yc2E attacker@evil")),
+        check=False)
+    assert result.returncode != 0 and "sshPublicKey" in result.stderr
+
+
+def test_an_immutable_field_cannot_be_removed_and_set_anew(cluster: Cluster, krova: Krova, operator: Operator,
+                                                          team: str) -> None:
+    cluster.apply(cube_manifest("fixed", team))
+    removed = cluster.kubectl("patch", "cube", "fixed", "-n", team, "--type", "json",
+                              "-p", '[{"op": "remove", "path": "/spec/region"}]', check=False)
+    assert removed.returncode != 0 and "region is immutable" in removed.stderr, removed.stderr
+    without = cube_manifest("no-region", team)
+    del without["spec"]["region"]
+    cluster.apply(without)
+    added = cluster.kubectl("patch", "cube", "no-region", "-n", team, "--type", "merge",
+                            "-p", '{"spec":{"region":"us-east"}}', check=False)
+    assert added.returncode != 0 and "region is immutable" in added.stderr, added.stderr
+    assert cluster.get("cube", "fixed", team)["spec"]["region"] == "eu-nuremberg"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from ._common import (
     DELETION_POLICY_DESCRIPTION,
@@ -16,7 +16,10 @@ from ._common import (
 )
 from ._kind import AGE_COLUMN, READY_COLUMN, REASON_COLUMN, KindInfo
 
-SSH_KEY_PATTERN = r"^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9-]+@openssh\.com) \S+"
+# One key: type, base64 blob, optional comment, and nothing after it (no second key on a
+# new line).
+SSH_KEY_PATTERN = (r"^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9-]+@openssh\.com) "
+                   r"[A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$")
 
 
 class CubeResources(ApiModel):
@@ -37,7 +40,18 @@ class CubePort(ApiModel):
     protocol: str = Field(default="tcp", description="tcp or udp.")
 
 
+# A field that cannot change in place must not be removed and set anew either (two
+# patches, each passing a field-level `self == oldSelf`): its presence is immutable too.
+_IMMUTABLE_PRESENCE = ("region", "resources", "plan", "gpus")
+
+
 class CubeSpec(ApiModel):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": f"has(self.{f}) == has(oldSelf.{f})",
+         "message": f"{f} is immutable: it cannot be added or removed after creation; recreate the Cube"}
+        for f in _IMMUTABLE_PRESENCE
+    ]})
+
     provider_config_ref: NamespacedObjectReference = Field(
         description="The ProviderConfig (same namespace) used to manage this Cube."
     )

@@ -176,6 +176,11 @@ class CubeReconciler(Reconciler):
         return await self.converge(session, obj, spec, observed)
 
     async def adopt(self, session: ProviderSession, obj: dict[str, Any], vm_id: str) -> float:
+        if not session.plugin.valid_id(vm_id):
+            raise ConfigProblem(
+                "InvalidSpec",
+                f"annotation {EXTERNAL_NAME_ANNOTATION}={vm_id!r} is not a {session.provider_name} VM id "
+                f"(expected {session.plugin.id_pattern})")
         try:
             observed = await session.provider.get_vm(vm_id)
         except NotFound:
@@ -380,7 +385,9 @@ class CubeReconciler(Reconciler):
         meta, spec, status = self.live["metadata"], self.live.get("spec") or {}, self.live.get("status") or {}
         namespace, name = meta["namespace"], meta["name"]
         self.rt.vm_index.drop(namespace, name)
-        vm_id = status.get("id") or (meta.get("annotations") or {}).get(EXTERNAL_NAME_ANNOTATION)
+        # Only a VM this Cube created or adopted is deleted: an external-name that never
+        # reached status.id (adoption refused, not found) names a VM that is not ours.
+        vm_id = status.get("id")
         if not vm_id and not status.get("createRequestedAt"):
             return None  # never reached the provider
         session = await self.provider_session(namespace, spec.get("providerConfigRef") or {},
@@ -399,11 +406,12 @@ class CubeReconciler(Reconciler):
                 return (f"no {session.provider_name} VM was made by the create attempt at "
                         f"{status.get('createRequestedAt')}; nothing to delete")
             vm_id = found.id
+        answered_404 = False
         if not memo.get("delete_requested"):
             try:
                 await provider.delete_vm(vm_id)
             except NotFound:
-                return f"provider VM {vm_id} is gone"
+                answered_404 = True  # gone, if a look confirms it: a 404 alone is no proof
             memo["delete_requested"] = True
             kopf.info(self.live, reason="Deleting", message=f"asked {session.provider_name} to delete VM {vm_id}")
         try:
@@ -412,6 +420,10 @@ class CubeReconciler(Reconciler):
             return f"provider VM {vm_id} is gone"
         if remaining.state == VMState.DELETED:
             return f"provider VM {vm_id} is gone"
+        if answered_404 and remaining.state is not VMState.DELETING:
+            memo["delete_requested"] = False  # send the delete again next time
+            raise DeletionPending(f"{session.provider_name} answered 404 to deleting VM {vm_id}, but still "
+                                  f"shows it ({remaining.provider_state}); asking again", delay=5.0)
         raise DeletionPending(f"waiting for {session.provider_name} to delete VM {vm_id} "
                               f"(state {remaining.provider_state})")
 

@@ -13,6 +13,7 @@ signature has been verified, to hand the event to the active replica.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -38,6 +39,7 @@ from .webhook import RECEIVER_PATH
 logger = logging.getLogger("cube_operator.receiver")
 
 MAX_BODY_BYTES = 64 * 1024
+BODY_TIMEOUT_SECONDS = 10.0
 SEEN_DELIVERIES = 10_000
 
 
@@ -55,6 +57,24 @@ class DeliveryLog:
         self._seen[delivery_id] = None
         while len(self._seen) > self._size:
             self._seen.popitem(last=False)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body, however many chunks or segments it arrives in (a signature is over
+    all of it), bounded in size and in time."""
+    chunks: list[bytes] = []
+    total = 0
+    async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
+        async for chunk in request.content.iter_any():
+            total += len(chunk)
+            if total > MAX_BODY_BYTES:
+                raise BodyTooLarge()
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _reject(status: int, message: str) -> web.Response:
@@ -91,9 +111,12 @@ class Receiver:
             return _reject(404, f"no webhook receiver for provider {provider!r}")
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return _reject(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        body = await request.content.read(MAX_BODY_BYTES + 1)
-        if len(body) > MAX_BODY_BYTES:
+        try:
+            body = await read_body(request)
+        except BodyTooLarge:
             return _reject(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        except TimeoutError:
+            return _reject(408, f"body not received within {BODY_TIMEOUT_SECONDS:.0f}s")
         try:
             webhook = await runtime.kube.get_custom("webhooks", namespace, name)
         except NotFoundError:

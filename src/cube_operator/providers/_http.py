@@ -277,6 +277,11 @@ def map_error(
         text, code = parser(body)
     except Exception:  # noqa: BLE001 - a parser bug must not hide the HTTP error itself
         text, code = None, None
+    if status == 404 and not text:
+        # Not the provider's own "not found" (an HTML page from a proxy, a wrong endpoint):
+        # treating it as "gone" would drop a VM that still bills.
+        return Transient(f"HTTP 404 without {provider}'s error body (a proxy or a wrong endpoint?)",
+                         provider=provider, status=status, method=method, route=route)
     message = redact(text or reason, secrets)
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 3] + "..."
@@ -414,11 +419,14 @@ class ProviderHTTP:
 
     # -- requests -------------------------------------------------------------------
 
-    @staticmethod
-    def expand(route: str, path: Mapping[str, str] | None) -> str:
-        """``route`` with ``{name}`` placeholders replaced by URL-quoted values."""
+    def expand(self, route: str, path: Mapping[str, str] | None) -> str:
+        """``route`` with ``{name}`` placeholders replaced by URL-quoted values. Empty and
+        dot segments are refused: ``.`` would turn ``/cubes/{id}`` into the collection."""
         if not path:
             return route
+        for key, value in path.items():
+            if str(value) in ("", ".", ".."):
+                raise Invalid(f"{key} {str(value)!r} is not an id", provider=self.provider, route=route)
         return route.format_map({k: quote(str(v), safe="") for k, v in path.items()})
 
     def _rate_limited(

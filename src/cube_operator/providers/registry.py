@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,8 @@ class ProviderPlugin:
     settings_required: bool = False
     #: Offline checks of the settings block: messages naming the field.
     check_settings: Callable[[BaseModel | None], list[str]] | None = None
+    #: What the provider's VM ids look like (an external-name annotation is checked with it).
+    id_pattern: str = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
     #: Account facts for the ProviderConfig's status after a good credentials check
     #: (camelCase keys of ProviderConfigStatus, e.g. balanceUsd), plus a note for Ready.
     account_status: Callable[[Provider], Awaitable[tuple[dict[str, Any], str]]] | None = None
@@ -95,6 +98,9 @@ class ProviderPlugin:
     @property
     def primary_key(self) -> str:
         return self.credential_keys[0].name
+
+    def valid_id(self, vm_id: str) -> bool:
+        return re.fullmatch(self.id_pattern, vm_id) is not None
 
 
 _PLUGINS: dict[str, ProviderPlugin] = {}

@@ -132,3 +132,20 @@ async def test_the_error_parser_is_the_providers_own(clock: Any) -> None:
         with pytest.raises(NotFound) as info:
             await client.request("GET", "/vps/7", kind=CallKind.READ)
     assert info.value.message == "VPS 7 does not exist" and info.value.code == "VPS_NOT_FOUND"
+
+
+@pytest.mark.parametrize("segment", [".", "..", ""])
+async def test_dot_and_empty_path_segments_are_refused_before_sending(clock: Any, segment: str) -> None:
+    from cube_operator.providers import Invalid
+
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    async with http(clock, [], handler) as client:
+        with pytest.raises(Invalid):
+            await client.request("DELETE", "/cubes/{id}", kind=CallKind.MUTATE, path={"id": segment})
+        await client.request("DELETE", "/cubes/{id}", kind=CallKind.MUTATE, path={"id": "a/b"})
+    assert [r.url.raw_path for r in sent] == [b"/cubes/a%2Fb"]  # one escaped segment on the wire

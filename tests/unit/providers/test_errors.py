@@ -67,10 +67,19 @@ def test_all_errors_are_provider_errors() -> None:
 
 
 def test_message_falls_back_to_reason_phrase() -> None:
-    assert map_error("krova", 404, b"").message == "Not Found"
+    assert map_error("krova", 400, b"").message == "Bad Request"
     assert map_error("krova", 502, b"<html>bad gateway</html>").message == "Bad Gateway"
     assert map_error("krova", 500, b'["not", "an object"]').message == "Internal Server Error"
     assert map_error("krova", 599, None).message == "error"
+
+
+def test_a_404_is_not_found_only_in_the_providers_own_words() -> None:
+    from cube_operator.providers import NotFound, Transient
+
+    assert isinstance(map_error("krova", 404, b'{"error": "Cube not found"}'), NotFound)
+    for foreign in (b"", b"<html><body>404 Not Found</body></html>", b"not found"):
+        error = map_error("krova", 404, foreign)
+        assert isinstance(error, Transient) and "proxy" in error.message
 
 
 def test_message_is_bounded() -> None:

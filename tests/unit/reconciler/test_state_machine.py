@@ -317,3 +317,50 @@ async def test_user_data_where_the_provider_takes_none_is_unsupported(harness: H
         ready = h.condition(cube)
         assert ready["reason"] == "Unsupported" and "spec.userData" in ready["message"]
         assert h.provider.calls == []
+
+
+async def test_a_404_to_delete_is_gone_only_when_a_look_confirms(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    await reconcile(h, cube)
+    vm_id = cube["status"]["id"]
+    from cube_operator.providers import NotFound
+
+    h.provider.faults["delete_vm"] = [NotFound("not found (a lie)", provider=h.provider.name, status=404)]
+    memo = kopf.Memo()
+    with pytest.raises(kopf.TemporaryError):
+        await h.reconciler(CubeReconciler, cube).finalize(memo)  # still there: keep the finalizer
+    assert vm_id in h.provider.vms and memo.get("delete_requested") is False
+    await h.reconciler(CubeReconciler, cube).finalize(memo)
+    assert vm_id not in h.provider.vms and h.provider.called("delete_vm") == 2
+
+
+@pytest.mark.parametrize("name", [".", "..", "../cubes", "a/b", ""])
+async def test_an_invalid_external_name_is_refused_and_never_deleted(harness: Harness, name: str) -> None:
+    h = harness
+    cube = h.cube("adopt")
+    cube["metadata"]["annotations"] = {"cube-operator.io/external-name": name}
+    other = h.provider.make_vm("someone-elses", "uid-x", VMState.RUNNING)
+    await reconcile(h, cube)
+    if name:
+        ready = h.condition(cube)
+        assert ready["reason"] == "InvalidSpec" and "external-name" in ready["message"]
+    assert h.provider.called("get_vm") == 0 and h.provider.called("create_vm") == (0 if name else 1)
+    before = len(h.provider.calls)
+    if not name:
+        return
+    await finalize(h, cube)  # never adopted: nothing is ours to delete
+    assert h.provider.called("delete_vm") == 0 and other.id in h.provider.vms
+    assert len(h.provider.calls) == before
+
+
+async def test_an_external_name_that_was_never_adopted_is_not_deleted(harness: Harness) -> None:
+    h = harness
+    theirs = h.provider.make_vm("theirs", "uid-y", VMState.RUNNING)
+    cube = h.cube("claims-it")
+    cube["metadata"]["annotations"] = {"cube-operator.io/external-name": theirs.id}
+    h.provider.faults["get_vm"] = [Transient("down", provider=h.provider.name)]
+    await reconcile(h, cube)  # adoption did not happen
+    assert not cube["status"].get("id")
+    await finalize(h, cube)
+    assert theirs.id in h.provider.vms and h.provider.called("delete_vm") == 0

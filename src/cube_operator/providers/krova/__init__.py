@@ -102,6 +102,7 @@ PLUGIN = register(ProviderPlugin(
     budgets=(BudgetDefault("mutating", 10, 60.0,
                            frozenset({CallKind.MUTATE, CallKind.PROVISION})),),
     build=build,
+    id_pattern=r"^cube_[A-Za-z0-9]{1,64}$",
     verify_webhook=verify,
     explain_error=_explain,
 ))

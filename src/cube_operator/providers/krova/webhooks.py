@@ -88,7 +88,7 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: float) -> 
         payload = json.loads(body)
         vm_id = str(payload["data"]["id"])
         event = str(payload.get("event") or _header(headers, EVENT_HEADER))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # deep nesting too
         raise WebhookRejected(WebhookRejection.MALFORMED, "payload is not a Krova event") from None
     return VerifiedEvent(event=event, vm_id=vm_id, delivery_id=delivery_id,
                          vm_gone=event == "cube.deleted")

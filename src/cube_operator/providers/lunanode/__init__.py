@@ -57,4 +57,5 @@ PLUGIN = register(ProviderPlugin(
     # LunaNode documents no limit: stay modest (5 calls per second overall).
     budgets=(BudgetDefault("requests", 20, 4.0, frozenset(CallKind)),),
     build=build,
+    id_pattern=r"^[0-9]{1,20}$",
 ))

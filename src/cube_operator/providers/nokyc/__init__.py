@@ -78,6 +78,7 @@ PLUGIN = register(ProviderPlugin(
         BudgetDefault("provisioning", 200, 60.0, frozenset({CallKind.PROVISION})),
     ),
     build=build,
+    id_pattern=r"^srv_[A-Za-z0-9]{1,64}$",
     verify_webhook=verify,
     explain_error=_explain,
     account_status=_account,

@@ -62,6 +62,6 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: float) -> 
             vm_id = str(data["server"]["id"])
         else:
             vm_id = str(data["snapshot"]["server"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # deep nesting too
         raise WebhookRejected(WebhookRejection.MALFORMED, "payload is not a NoKYC server event") from None
     return VerifiedEvent(event=event, vm_id=vm_id, delivery_id=delivery_id, vm_gone=event in _GONE_EVENTS)

@@ -38,4 +38,5 @@ PLUGIN = register(ProviderPlugin(
     # No limit is documented: stay modest (5 calls per second overall).
     budgets=(BudgetDefault("requests", 20, 4.0, frozenset(CallKind)),),
     build=build,
+    id_pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
 ))
