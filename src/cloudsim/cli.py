@@ -109,90 +109,66 @@ def _parse_sets(raw: Sequence[str], parser: argparse.ArgumentParser) -> dict[str
     return settings
 
 
+def _common(sub: argparse.ArgumentParser, *, rate_limit: int, rate_limit_help: str, knob: str) -> None:
+    """The flags every simulator takes (provider-specific ones are added after)."""
+    sub.add_argument("--port", type=int, default=0, help="listen port (0 = any free)")
+    sub.add_argument("--host", default="127.0.0.1")
+    sub.add_argument("--time-scale", type=float, default=1.0,
+                     help="simulated time runs this many times faster")
+    sub.add_argument("--latency-ms", type=float, default=0.0,
+                     help="added to every API request (real milliseconds)")
+    sub.add_argument("--rate-limit", type=int, default=rate_limit, help=rate_limit_help)
+    sub.add_argument("--public-url", help="the URL clients use, if not the listen address")
+    sub.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
+                     help=f"any /_sim/config knob, e.g. {knob}")
+    sub.set_defaults(parser=sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cloudsim", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log-level", default="WARNING", help="Python log level")
     providers = parser.add_subparsers(dest="provider", required=True, metavar="PROVIDER")
+
     krova = providers.add_parser("krova", help="Krova (krova.cloud) Cubes API")
-    krova.add_argument("--port", type=int, default=0, help="listen port (0 = any free)")
-    krova.add_argument("--host", default="127.0.0.1")
+    _common(krova, rate_limit=10, knob="provision_delay=0.5",
+            rate_limit_help="mutating requests per 60 s (simulated) per client IP; 0 = off")
     krova.add_argument("--api-key", action="append", required=True, metavar="KEY[:SPACE[:view]]")
     krova.add_argument("--space-id", help="Space of keys given without one")
-    krova.add_argument("--time-scale", type=float, default=1.0,
-                       help="simulated time runs this many times faster")
-    krova.add_argument("--latency-ms", type=float, default=0.0,
-                       help="added to every API request (real milliseconds)")
-    krova.add_argument("--rate-limit", type=int, default=10,
-                       help="mutating requests per 60 s (simulated) per client IP; 0 = off")
-    krova.add_argument("--public-url", help="the URL clients use, if not the listen address")
     krova.add_argument("--validate-responses", action="store_true",
                        help="check every API answer against the OpenAPI spec")
-    krova.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
-                       help="any /_sim/config knob, e.g. provision_delay=0.5")
     krova.add_argument("--webhook-signature", choices=WEBHOOK_SIGNATURES,
                        help="X-Krova-Signature format: sha256 (the seed's, default) or v1 "
                             "(t=<unix seconds>,v1=<hex>)")
-    krova.set_defaults(parser=krova)
 
     nokyc = providers.add_parser("nokyc", help="NoKYC VPS (nokycvps.com) API")
-    nokyc.add_argument("--port", type=int, default=0, help="listen port (0 = any free)")
-    nokyc.add_argument("--host", default="127.0.0.1")
+    _common(nokyc, rate_limit=60, knob="install_delay=5",
+            rate_limit_help="general requests per 60 s (simulated) per token, burst "
+                            "rate_burst; 0 = every rate limit off")
     nokyc.add_argument("--token", action="append", required=True, metavar="TOKEN[:SCOPE]",
                        help="nkv_live_<52 [a-z0-9]> with scope read, write (default) or "
                             "billing; repeatable")
-    nokyc.add_argument("--time-scale", type=float, default=1.0,
-                       help="simulated time runs this many times faster")
-    nokyc.add_argument("--latency-ms", type=float, default=0.0,
-                       help="added to every API request (real milliseconds)")
-    nokyc.add_argument("--rate-limit", type=int, default=60,
-                       help="general requests per 60 s (simulated) per token, burst "
-                            "rate_burst; 0 = every rate limit off")
-    nokyc.add_argument("--public-url", help="the URL clients use, if not the listen address")
-    nokyc.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
-                       help="any /_sim/config knob, e.g. install_delay=5")
     nokyc.add_argument("--allow-http-webhooks", action="store_true",
                        help="sandbox only: accept http:// webhook URLs")
     nokyc.add_argument("--webhook-ca-file", metavar="PEM",
                        help="CA bundle webhook deliveries trust for https")
-    nokyc.set_defaults(parser=nokyc)
 
     lunanode = providers.add_parser("lunanode", help="LunaNode (lunanode.com) dynamic API")
-    lunanode.add_argument("--port", type=int, default=0, help="listen port (0 = any free)")
-    lunanode.add_argument("--host", default="127.0.0.1")
+    _common(lunanode, rate_limit=0, knob="build_delay=5",
+            rate_limit_help="POSTs per 60 s (simulated) per client IP; 0 = off (LunaNode "
+                            "documents no limit)")
     lunanode.add_argument("--api-id", required=True, metavar="ID",
                           help="the account's API ID (16 characters)")
     lunanode.add_argument("--api-key", required=True, metavar="KEY",
                           help="the account's API key (128 characters)")
-    lunanode.add_argument("--time-scale", type=float, default=1.0,
-                          help="simulated time runs this many times faster")
-    lunanode.add_argument("--latency-ms", type=float, default=0.0,
-                          help="added to every API request (real milliseconds)")
-    lunanode.add_argument("--rate-limit", type=int, default=0,
-                          help="POSTs per 60 s (simulated) per client IP; 0 = off (LunaNode "
-                               "documents no limit)")
-    lunanode.add_argument("--public-url", help="the URL clients use, if not the listen address")
-    lunanode.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
-                          help="any /_sim/config knob, e.g. build_delay=5")
-    lunanode.set_defaults(parser=lunanode)
 
     vp = providers.add_parser("voltagepark", help="Voltage Park On Demand API")
-    vp.add_argument("--port", type=int, default=0, help="listen port (0 = any free)")
-    vp.add_argument("--host", default="127.0.0.1")
+    _common(vp, rate_limit=0, knob="provision_delay=5",
+            rate_limit_help="API requests per 60 s (simulated) per client IP; 0 = off (Voltage "
+                            "Park documents no limit)")
     vp.add_argument("--api-key", action="append", required=True, metavar="KEY[:ORG_ID]",
                     help="API key (Bearer and x-api-token), optionally with its "
                          "organization id; repeatable")
-    vp.add_argument("--time-scale", type=float, default=1.0,
-                    help="simulated time runs this many times faster")
-    vp.add_argument("--latency-ms", type=float, default=0.0,
-                    help="added to every API request (real milliseconds)")
-    vp.add_argument("--rate-limit", type=int, default=0,
-                    help="API requests per 60 s (simulated) per client IP; 0 = off (Voltage "
-                         "Park documents no limit)")
-    vp.add_argument("--public-url", help="the URL clients use, if not the listen address")
-    vp.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
-                    help="any /_sim/config knob, e.g. provision_delay=5")
-    vp.set_defaults(parser=vp)
     return parser
 
 

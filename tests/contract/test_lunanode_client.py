@@ -197,3 +197,15 @@ async def test_tcp_exposure_is_allow_rules_in_the_vms_group(provider: LunaNodePr
     assert [e.vm_port for e in await provider.list_exposures(vm.id)] == [80]
     groups = [g for g in await provider.client.list_groups() if g.name == f"cube-operator-{vm.id}"]
     assert len(groups) == 1
+
+
+async def test_a_429_becomes_a_wait() -> None:
+    # LunaNode documents no limit; the simulator's knob turns one on (5 per simulated minute).
+    with running_simulator("lunanode", api_id=API_ID, api_key=API_KEY, time_scale=TIME_SCALE,
+                           rate_limit=5) as sim:
+        async with LunaNodeClient(api_id=API_ID, api_key=API_KEY, endpoint=sim.url) as greedy:
+            plans = await asyncio.gather(*(greedy.list_plans() for _ in range(12)))
+        assert all(plans)
+        async with httpx.AsyncClient(base_url=sim.admin_url) as admin:
+            rows = (await admin.get("/stats")).json()["requests"]
+        assert any(r["status"] == 429 for r in rows), "the limit was never reached"

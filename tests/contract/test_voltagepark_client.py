@@ -158,3 +158,12 @@ async def test_cloud_init_is_converted_and_validated(provider: VoltageParkProvid
     vm = await provider.create_vm(spec("init", user_data="#cloud-config\npackages: [nginx]\n"),
                                   CreateAttempt(str(uuid.uuid4())))
     assert vm.id
+
+
+async def test_a_429_becomes_a_wait() -> None:
+    with running_simulator("voltagepark", api_key=KEY, time_scale=TIME_SCALE, rate_limit=5) as sim:
+        async with VoltageParkClient(api_key=KEY, endpoint=sim.url) as greedy:
+            listed = await asyncio.gather(*(greedy.list_vms() for _ in range(12)))
+        assert len(listed) == 12
+        rows = (await admin(sim, "GET", "/stats")).json()["requests"]
+        assert any(r["status"] == 429 for r in rows), "the limit was never reached"

@@ -7,6 +7,7 @@ arrived yet), so it never acts twice on a status it has already changed.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 import kopf
@@ -42,7 +43,7 @@ class DeletionPending(Exception):
         self.delay = delay
 
 
-class Reconciler:
+class Reconciler(ABC):
     plural: str = ""
     spec_model: type[BaseModel]
     #: Whether ``spec.deletionPolicy: Orphan`` applies to this kind.
@@ -77,8 +78,9 @@ class Reconciler:
         self.provider_failures = 0
         return delay
 
+    @abstractmethod
     async def reconcile_spec(self, obj: dict[str, Any], spec: Any) -> float:
-        raise NotImplementedError
+        """The kind's own work, given a valid spec; returns the seconds until the next pass."""
 
     async def on_invalid_spec(self, obj: dict[str, Any], message: str) -> float:
         await self.invalid_spec(obj, message)
