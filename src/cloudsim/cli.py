@@ -41,6 +41,17 @@ Voltage Park: ``--api-key`` repeats; a key without an organization belongs to th
 default one.  A key works as ``Authorization: Bearer KEY`` and as ``x-api-token: KEY``.
 No documented rate limit (``--rate-limit`` 0, off, by default: API requests per 60 s
 simulated per client IP).  The ready line is the same, with ``/api/v1`` as the API base.
+
+    python -m cloudsim cyberpanel --port 8085 --api-key cyp_live_<64 hex>[:SCOPES] \\
+        [--api-key ...] [--balance 150.00] [--time-scale 60] [--latency-ms 20] \\
+        [--rate-limit 60] [--host 127.0.0.1] [--public-url URL] [--set deploy_delay=30 ...]
+
+CyberPanel: ``--api-key`` repeats; the key is split from its scopes at the first colon
+(``cyp_live_...:vps:read,vps:write``; comma-separated, default ``all``).  Keys must
+match ``cyp_live_[0-9a-f]{64}`` (exit 2 otherwise).  ``--rate-limit`` is the per-minute
+limit of every key (60; the hourly one is the ``rate_limit_per_hour`` knob, 1000); 0
+turns both off.  ``--balance`` is the account balance in USD.  The ready line is the
+same, with ``/api/v1`` as the API base.
 """
 
 from __future__ import annotations
@@ -56,6 +67,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .common.server import SimServer
+from .cyberpanel import KEY_PATTERN as CYBERPANEL_KEY_PATTERN
+from .cyberpanel import CyberPanelSimulator
 from .krova import KrovaSimulator
 from .krova.engine import WEBHOOK_SIGNATURES
 from .lunanode import LunaNodeSimulator
@@ -169,6 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     vp.add_argument("--api-key", action="append", required=True, metavar="KEY[:ORG_ID]",
                     help="API key (Bearer and x-api-token), optionally with its "
                          "organization id; repeatable")
+
+    cp = providers.add_parser("cyberpanel", help="CyberPanel Cloud (platform.cyberpersons.com) "
+                                                 "VPS API")
+    _common(cp, rate_limit=60, knob="deploy_delay=30",
+            rate_limit_help="requests per minute (simulated) per API key without its own "
+                            "limit; 0 = every rate limit off (the hourly one too)")
+    cp.add_argument("--api-key", action="append", required=True, metavar="KEY[:SCOPES]",
+                    help="cyp_live_<64 lowercase hex>, optionally with comma-separated "
+                         "scopes after the first colon (default all); repeatable")
+    cp.add_argument("--balance", metavar="USD", help="account balance (default 150.00)")
     return parser
 
 
@@ -199,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main_lunanode(args, sub)
     if args.provider == "voltagepark":
         return _main_voltagepark(args, sub)
+    if args.provider == "cyberpanel":
+        return _main_cyberpanel(args, sub)
     keys, read_only = _parse_keys(args.api_key, args.space_id, sub)
     settings = _parse_sets(args.set, sub)
     if args.webhook_signature is not None:
@@ -284,6 +309,32 @@ def _main_voltagepark(args: argparse.Namespace, sub: argparse.ArgumentParser) ->
             rate_limit=args.rate_limit,
             public_url=args.public_url,
             settings=settings,
+        )
+    except ValueError as exc:
+        sub.error(str(exc))
+    asyncio.run(_serve(simulator))
+    return 0
+
+
+def _main_cyberpanel(args: argparse.Namespace, sub: argparse.ArgumentParser) -> int:
+    keys: dict[str, str] = {}
+    for item in args.api_key:
+        key, _, scopes = item.partition(":")
+        if not CYBERPANEL_KEY_PATTERN.match(key):
+            sub.error(f"--api-key {key[:16]!r}...: must match cyp_live_[0-9a-f]{{64}}")
+        keys[key] = scopes or "all"
+    settings = _parse_sets(args.set, sub)
+    try:
+        simulator = CyberPanelSimulator(
+            keys,
+            host=args.host,
+            port=args.port,
+            time_scale=args.time_scale,
+            latency_ms=args.latency_ms,
+            rate_limit=args.rate_limit,
+            public_url=args.public_url,
+            settings=settings,
+            balance=args.balance,
         )
     except ValueError as exc:
         sub.error(str(exc))

@@ -17,6 +17,11 @@
 * Voltage Park: :func:`voltagepark_test_simulator`, :data:`VOLTAGEPARK_API_KEY` (what
   ``running_simulator("voltagepark")`` accepts by default) and
   :func:`wait_for_voltagepark_status`.
+* CyberPanel: :func:`cyberpanel_test_simulator`, :data:`CYBERPANEL_API_KEY` (scopes
+  ``all``; what ``running_simulator("cyberpanel")`` accepts by default),
+  :func:`cyberpanel_key` (a fresh well-formed key), :func:`sample_vps_request`,
+  :func:`wait_for_cyberpanel_status`, :func:`wait_for_cyberpanel_deployment` and
+  :func:`verify_cyberpanel_signature`.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from aiohttp import web
 
 from . import PROVIDERS
 from .common.server import SimServer
+from .cyberpanel import CyberPanelSimulator
+from .cyberpanel import verify_webhook as _cyberpanel_verify
 from .krova import KrovaSimulator
 from .lunanode import LunaNodeSimulator, signed_form
 from .nokyc import NoKycSimulator
@@ -76,6 +83,10 @@ LUNANODE_API_KEY = "0123456789abcdef" * 4 + "fedcba9876543210" * 4
 # Voltage Park: the key running_simulator("voltagepark") and
 # simulator_process("voltagepark") use unless told otherwise (Bearer and x-api-token).
 VOLTAGEPARK_API_KEY = "vp_test_key_0123456789abcdef"
+
+# CyberPanel: the key (scopes ``all``) running_simulator("cyberpanel") and
+# simulator_process("cyberpanel") use unless told otherwise.
+CYBERPANEL_API_KEY = "cyp_live_" + "0123456789abcdef" * 4
 
 T = TypeVar("T")
 
@@ -190,6 +201,10 @@ def _make(
         vp_keys = {api_key or VOLTAGEPARK_API_KEY: space_id or VOLTAGEPARK_ORGANIZATION_ID,
                    **dict(kwargs.pop("api_keys", None) or {})}
         return cls(vp_keys, **kwargs)
+    if provider == "cyberpanel":
+        cp_keys = {api_key or CYBERPANEL_API_KEY: "all",
+                   **dict(kwargs.pop("api_keys", None) or {})}
+        return cls(cp_keys, **kwargs)
     keys = {
         api_key or DEFAULT_API_KEY: space_id or DEFAULT_SPACE_ID,
         **dict(kwargs.pop("api_keys", None) or {}),
@@ -217,7 +232,8 @@ def running_simulator(
     :data:`LUNANODE_API_KEY`); ``space_id`` is unused.  Voltage Park: ``api_key``
     (default :data:`VOLTAGEPARK_API_KEY`) of organization ``space_id`` (default
     :data:`cloudsim.voltagepark.DEFAULT_ORGANIZATION_ID`), ``api_keys={key: org}`` for
-    more.
+    more.  CyberPanel: ``api_key`` (default :data:`CYBERPANEL_API_KEY`, scopes ``all``),
+    ``api_keys={key: scopes}`` for more; ``space_id`` is unused.
     """
     options = dict(kwargs)
     if api_id is not None:
@@ -266,7 +282,9 @@ def simulator_process(
     :func:`running_simulator`); NoKYC ``--token api_key`` (default :data:`NOKYC_TOKEN`,
     scope write) — more ``--token`` flags go in ``args``; LunaNode ``--api-id api_id
     --api-key api_key`` (defaults :data:`LUNANODE_API_ID`, :data:`LUNANODE_API_KEY`);
-    Voltage Park ``--api-key api_key[:space_id]`` (default :data:`VOLTAGEPARK_API_KEY`)."""
+    Voltage Park ``--api-key api_key[:space_id]`` (default :data:`VOLTAGEPARK_API_KEY`);
+    CyberPanel ``--api-key api_key`` (default :data:`CYBERPANEL_API_KEY`, scopes ``all``;
+    give ``KEY:SCOPES`` as api_key for others)."""
     if provider == "nokyc":
         credentials = ["--token", api_key or NOKYC_TOKEN]
     elif provider == "lunanode":
@@ -275,6 +293,8 @@ def simulator_process(
     elif provider == "voltagepark":
         key = api_key or VOLTAGEPARK_API_KEY
         credentials = ["--api-key", f"{key}:{space_id}" if space_id else key]
+    elif provider == "cyberpanel":
+        credentials = ["--api-key", api_key or CYBERPANEL_API_KEY]
     else:
         credentials = ["--api-key", api_key or DEFAULT_API_KEY,
                        "--space-id", space_id or DEFAULT_SPACE_ID]
@@ -554,3 +574,79 @@ async def wait_for_voltagepark_status(
         return vm if vm["status"] == status else None
 
     return await wait_for(probe, timeout=timeout)
+
+
+# ---- CyberPanel -------------------------------------------------------------------------
+
+
+def cyberpanel_test_simulator(**kwargs: Any) -> CyberPanelSimulator:
+    """A CyberPanel simulator for tests: :data:`CYBERPANEL_API_KEY` (scopes ``all``;
+    ``api_keys={key: scopes}`` adds more), time 50x faster, rate limits off and short
+    delays (deployment 5 s, power actions 1 s, simulated) unless ``kwargs`` say
+    otherwise (``settings`` are merged)."""
+    settings: dict[str, Any] = {"deploy_delay": 5.0, "start_delay": 1.0, "stop_delay": 1.0,
+                                "restart_delay": 1.0}
+    settings.update(kwargs.pop("settings", None) or {})
+    options: dict[str, Any] = {"time_scale": 50.0, "rate_limit": 0}
+    options.update(kwargs)
+    keys = {CYBERPANEL_API_KEY: "all", **dict(options.pop("api_keys", None) or {})}
+    return CyberPanelSimulator(keys, settings=settings, **options)
+
+
+def cyberpanel_key() -> str:
+    """A fresh, well-formed ``cyp_live_<64 hex>`` key (not registered anywhere)."""
+    return "cyp_live_" + os.urandom(32).hex()
+
+
+def sample_vps_request(**overrides: Any) -> dict[str, Any]:
+    """The seed's create-VPS body (Starter in ``la``, Ubuntu 22.04); ``overrides`` win."""
+    body: dict[str, Any] = {
+        "hostname": "my-server.example.com",
+        "plan_id": 1,
+        "location_code": "la",
+        "template_id": "9000",
+        "root_password": "SecurePass123",
+    }
+    body.update(overrides)
+    return body
+
+
+async def wait_for_cyberpanel_status(
+    client: httpx.AsyncClient, vps_id: int, status: str, *, timeout: float = 5.0,
+) -> dict[str, Any]:
+    """Poll ``GET /vps/{id}`` (``client`` bound to ``.../api/v1`` with a Bearer header)
+    until its ``status`` is ``status`` (``"deleted"``: until 400 ``VPS_DELETED``,
+    ``"gone"``: until 404); returns the VPS details (``{"status": ...}`` for those two)."""
+
+    async def probe() -> dict[str, Any] | None:
+        response = await client.get(f"/vps/{vps_id}")
+        if status in ("deleted", "gone"):
+            code = response.json().get("error_code") if response.status_code >= 400 else None
+            wanted = "VPS_DELETED" if status == "deleted" else "VPS_NOT_FOUND"
+            return {"status": status} if code == wanted else None
+        response.raise_for_status()
+        vps: dict[str, Any] = response.json()["data"]
+        return vps if vps["status"] == status else None
+
+    return await wait_for(probe, timeout=timeout)
+
+
+async def wait_for_cyberpanel_deployment(
+    client: httpx.AsyncClient, vps_id: int, *, timeout: float = 5.0,
+) -> dict[str, Any]:
+    """Poll ``GET /vps/{id}/deployment`` until it is ``completed`` or ``failed``;
+    returns its ``data``."""
+
+    async def probe() -> dict[str, Any] | None:
+        response = await client.get(f"/vps/{vps_id}/deployment")
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()["data"]
+        return data if data["deployment_status"] in ("completed", "failed") else None
+
+    return await wait_for(probe, timeout=timeout)
+
+
+def verify_cyberpanel_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """CyberPanel's check: ``X-Webhook-Signature == "sha256=" + hex(HMAC-SHA256(secret,
+    body))``."""
+    return _cyberpanel_verify(secret, body, header)
