@@ -20,7 +20,7 @@ import kopf
 from kopf._core.engines import posting
 
 from cube_operator.api.providerconfig import KrovaSettings
-from cube_operator.controllers._kube import NotFoundError
+from cube_operator.controllers._kube import KubeError, NotFoundError
 from cube_operator.controllers._runtime import Runtime
 from cube_operator.providers import (
     KNOWN_PROVIDERS,
@@ -32,6 +32,7 @@ from cube_operator.providers import (
     NotFound,
     ObservedVM,
     ProviderPlugin,
+    Provisioning,
     TcpExposure,
     VMSpec,
     VMState,
@@ -41,12 +42,12 @@ C = Capability
 _ALL_BUT_IDEMPOTENCY = frozenset(C) - {C.IDEMPOTENT_CREATE}
 #: Capabilities per provider, as DESIGN.md's table has them.
 PROFILES: dict[str, frozenset[Capability]] = {
-    "krova": frozenset(C),
+    "krova": frozenset(C) - {C.ROOT_PASSWORD, C.PROGRESS, C.CREATE_CALLBACK},
     "nokyc": frozenset({C.POWER, C.SNAPSHOTS, C.RESTORE, C.TCP_EXPOSURE, C.WEBHOOKS, C.IDEMPOTENT_CREATE,
-                        C.USER_DATA}),
-    "cyberpanel": frozenset({C.POWER, C.SNAPSHOTS}),
+                        C.USER_DATA, C.SNAPSHOT_DELETE}),
+    "cyberpanel": frozenset({C.POWER, C.SNAPSHOTS, C.ROOT_PASSWORD, C.PROGRESS, C.CREATE_CALLBACK}),
     "voltagepark": frozenset({C.POWER, C.USER_DATA}),
-    "lunanode": frozenset({C.POWER, C.SNAPSHOTS, C.RESTORE, C.TCP_EXPOSURE}),
+    "lunanode": frozenset({C.POWER, C.SNAPSHOTS, C.RESTORE, C.TCP_EXPOSURE, C.SNAPSHOT_DELETE}),
 }
 assert set(PROFILES) == set(KNOWN_PROVIDERS)
 assert _ALL_BUT_IDEMPOTENCY
@@ -91,7 +92,10 @@ class FakeProvider:
         self.power = self if has(C.POWER) else None
         self.ssh = self if has(C.SSH_PORT) else None
         self.tcp = self if has(C.TCP_EXPOSURE) else None
+        self.progress = self if has(C.PROGRESS) else None
         self.snapshots = self.restore = self.domains = self.webhooks = None
+        #: What provisioning() answers (providers with C.PROGRESS).
+        self.deployment = Provisioning(percent=40, task="FakeTaskConfigure")
 
     def _call(self, name: str, *args: Any) -> None:
         self.calls.append(Call(name, args))
@@ -163,6 +167,10 @@ class FakeProvider:
         vm = self.vms[vm_id]
         state = VMState.RUNNING if running else VMState.STOPPED
         self.vms[vm_id] = replace(vm, state=state, provider_state=provider_word(state))
+
+    async def provisioning(self, vm_id: str) -> Provisioning:
+        self._call("provisioning", vm_id)
+        return self.deployment
 
     async def ssh_forward(self, vm_id: str) -> Any:
         from cube_operator.providers import PortForward
@@ -256,6 +264,18 @@ class FakeKube:
             return self.secrets[(namespace, name)]
         except KeyError:
             raise NotFoundError(404, "NotFound", name) from None
+
+    async def create_secret(self, namespace: str, name: str, data: dict[str, str],
+                            owner: dict[str, Any]) -> dict[str, Any]:
+        if (namespace, name) in self.secrets:
+            raise KubeError(409, "AlreadyExists", name)
+        self.secrets[(namespace, name)] = {"metadata": {"name": name, "ownerReferences": [owner]}, "data": dict(data)}
+        return self.secrets[(namespace, name)]
+
+    async def apply_secret_data(self, namespace: str, name: str, data: dict[str, str],
+                                owner: dict[str, Any] | None = None) -> None:
+        secret = self.secrets.setdefault((namespace, name), {"metadata": {"name": name}, "data": {}})
+        secret.setdefault("data", {}).update(data)
 
     async def aclose(self) -> None:
         pass

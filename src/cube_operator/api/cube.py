@@ -94,6 +94,11 @@ class CubeSpec(ApiModel):
     user_data_secret_ref: SecretKeySelector | None = Field(
         default=None, description="Read cloud-init user data from a Secret instead of userData."
     )
+    root_password_secret_ref: SecretKeySelector | None = Field(
+        default=None,
+        description="Root password for providers that set one at create (CyberPanel). When omitted there, "
+                    "the operator generates one into the Secret <cube>-root-password, owned by the Cube.",
+    )
     power_state: Literal["Running", "Stopped"] = Field(
         default="Running",
         description="Desired power state. Stopped puts the Cube to sleep (Krova sleep); Running wakes it.",
@@ -103,6 +108,12 @@ class CubeSpec(ApiModel):
         description="Port sshd listens on inside the Cube; the SSH port-forward follows it.",
     )
     deletion_policy: DeletionPolicy = Field(default="Delete", description=DELETION_POLICY_DESCRIPTION)
+
+
+class CubeProvisioning(ApiModel):
+    progress_percent: int | None = Field(default=None, description="How far the deployment has got (0-100).")
+    current_task: str | None = Field(default=None, description="The deployment task running (or that failed).")
+    failed: bool | None = Field(default=None, description="The deployment stopped at currentTask for good.")
 
 
 class CubeStatus(StatusBase):
@@ -132,6 +143,13 @@ class CubeStatus(StatusBase):
         default=None, description="Current hourly cost as reported by the provider (USD)."
     )
     image: str | None = Field(default=None, description="Image the VM was created with.")
+    image_name: str | None = Field(
+        default=None, description="The image's display name, where the provider's image ids are not names "
+                                  "(CyberPanel template 9000: Ubuntu 22.04).")
+    provisioning: CubeProvisioning | None = Field(
+        default=None, description="Deployment progress while the provider deploys the VM (CyberPanel).")
+    root_password_secret: str | None = Field(
+        default=None, description="Secret (same namespace) holding the root password the VM was created with.")
     create_attempt: int | None = Field(
         default=None,
         description="Create attempt counter; with the object UID it forms the idempotency key.",

@@ -23,7 +23,14 @@ class NoKycSettings(ApiModel):
 
 
 class CyberPanelSettings(ApiModel):
-    """CyberPanel Cloud settings (none yet: the API key is all it needs)."""
+    """CyberPanel Cloud settings."""
+
+    hostname_domain: str = Field(
+        min_length=1, max_length=190, pattern=DNS_SUBDOMAIN,
+        description="Domain the VPS hostnames are made under: a Cube web-1 becomes "
+                    "web-1-<first 8 characters of its UID>.<hostnameDomain> (CyberPanel wants an FQDN; "
+                    "the UID part is how the operator finds a VPS after a crash).",
+    )
 
 
 class VoltageParkSettings(ApiModel):
@@ -81,6 +88,8 @@ class RateLimitSettings(ApiModel):
 _RULES: list[JsonValue] = [
     {"rule": "self.provider != 'krova' || has(self.krova)",
      "message": "spec.krova.spaceId is required for provider krova"},
+    {"rule": "self.provider != 'cyberpanel' || has(self.cyberpanel)",
+     "message": "spec.cyberpanel.hostnameDomain is required for provider cyberpanel"},
 ]
 for _provider, _block in SETTINGS_BLOCKS.items():
     _RULES.append({"rule": f"!has(self.{_block}) || self.provider == '{_provider}'",
@@ -101,7 +110,7 @@ class ProviderConfigSpec(ApiModel):
     )
     krova: KrovaSettings | None = Field(default=None, description="Krova settings (spaceId).")
     nokyc: NoKycSettings | None = Field(default=None, description="NoKYC VPS settings.")
-    cyberpanel: CyberPanelSettings | None = Field(default=None, description="CyberPanel Cloud settings.")
+    cyberpanel: CyberPanelSettings | None = Field(default=None, description="CyberPanel Cloud settings (hostnameDomain).")
     voltagepark: VoltageParkSettings | None = Field(default=None, description="Voltage Park settings.")
     lunanode: LunaNodeSettings | None = Field(default=None, description="LunaNode settings.")
     rate_limit: RateLimitSettings | None = Field(
@@ -121,6 +130,9 @@ class ProviderConfigStatus(StatusBase):
         default=None, description="Account balance in USD, where the provider and the credentials show it.")
     runway_until: str | None = Field(
         default=None, description="Date the balance runs out at the current burn, where the provider says.")
+    key_name: str | None = Field(default=None, description="The API key's name, where the provider shows it.")
+    scopes: list[str] | None = Field(
+        default=None, description="The API key's permission scopes, where the provider shows them.")
 
 
 PROVIDER_CONFIG = KindInfo(

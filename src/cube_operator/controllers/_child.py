@@ -35,6 +35,9 @@ class ChildReconciler(Reconciler):
     capability: ClassVar[Capability]
     #: What the Unsupported message says the provider lacks.
     capability_text: str = ""
+    #: Without this capability the provider cannot delete the object: deleting the
+    #: Kubernetes object leaves it in place, with a Warning event (CyberPanel snapshots).
+    delete_capability: ClassVar[Capability | None] = None
 
     # --- what each kind supplies ---------------------------------------------------------
     def validate(self, spec: Any, cube: dict[str, Any]) -> str | None:
@@ -54,7 +57,7 @@ class ChildReconciler(Reconciler):
     async def delete_remote_object(self, session: ProviderSession, vm_id: str, remote_id: str) -> None: ...
 
     @abstractmethod
-    def matches(self, remote: Any, spec: dict[str, Any], obj: dict[str, Any]) -> bool:
+    def matches(self, session: ProviderSession, remote: Any, spec: dict[str, Any], obj: dict[str, Any]) -> bool:
         """Whether ``remote`` is what this object's create would have made (raw spec)."""
 
     @abstractmethod
@@ -62,6 +65,10 @@ class ChildReconciler(Reconciler):
 
     @abstractmethod
     def readiness(self, remote: Any) -> tuple[bool, str, str]: ...
+
+    def ready_with(self, session: ProviderSession, remote: Any, spec: Any) -> tuple[bool, str, str]:
+        """Ready as :meth:`readiness` says, plus what this provider adds to it."""
+        return self.readiness(remote)
 
     async def before_create(self, session: ProviderSession, vm_id: str) -> None:
         """Raise WaitTurn when the provider would refuse the create right now."""
@@ -126,7 +133,7 @@ class ChildReconciler(Reconciler):
             self.event(obj, "Warning", "ExternallyDeleted", message)
             await self.forget_remote(obj, attempt)
             return CONVERGING_DELAY
-        ready, reason, message = self.readiness(remote)
+        ready, reason, message = self.ready_with(session, remote, spec)
         await self.set_conditions(obj, ready=(ready, reason, message),
                                   synced=(True, "ReconcileSuccess", "in sync with the provider"),
                                   **self.status_fields(remote, spec))
@@ -134,7 +141,7 @@ class ChildReconciler(Reconciler):
 
     async def find_earlier(self, session: ProviderSession, vm_id: str, obj: dict[str, Any]) -> Any | None:
         spec = obj.get("spec") or {}
-        matches = [r for r in await self.list_remote(session, vm_id) if self.matches(r, spec, obj)]
+        matches = [r for r in await self.list_remote(session, vm_id) if self.matches(session, r, spec, obj)]
         if len(matches) > 1:
             ids = ", ".join(sorted(str(r.id) for r in matches))
             raise ConfigProblem("DuplicateExternalResource",
@@ -160,7 +167,7 @@ class ChildReconciler(Reconciler):
                 remote = await self.create_remote(session, vm_id, spec, obj, attempt)
             except Conflict as conflict:
                 raise WaitTurn(f"{session.provider_name}: {conflict.message}") from None
-        ready, reason, message = self.readiness(remote)
+        ready, reason, message = self.ready_with(session, remote, spec)
         obj = await self.set_conditions(obj, ready=(ready, reason, message),
                                         synced=(True, "Created", f"created {self.noun} {remote.id}"),
                                         id=remote.id, cubeId=vm_id, **self.status_fields(remote, spec))
@@ -194,6 +201,11 @@ class ChildReconciler(Reconciler):
                                           delay=5.0)
                 return f"no {self.noun} was made by the create attempt; nothing to delete"
             remote_id = found.id
+        if self.delete_capability is not None and self.delete_capability not in session.provider.capabilities:
+            message = (f"{session.provider_name} cannot delete {self.noun}s: {self.noun} {remote_id} is left in "
+                       "place at the provider; remove it there if it should go")
+            self.event(dict(self.live), "Warning", "LeftInPlace", message)
+            return message
         try:
             await self.delete_remote_object(session, vm_id, remote_id)
         except NotFound:

@@ -31,6 +31,23 @@ FINALIZER = "cube-operator.io/finalizer"
 # Set by a replica whose receiver got a provider event for a Cube it does not reconcile
 # (an HA standby): the active replica sees the change through its watch and re-reads.
 PROVIDER_EVENT_ANNOTATION = "cube-operator.io/provider-event"
+#: Where providers that take a callback URL per VM at create (CyberPanel) report to: one
+#: URL per Cube, so the receiver knows the Cube's own secret before trusting a body.
+CALLBACK_PATH = "/callbacks/{provider}/{namespace}/{name}"
+
+
+def callback_url(base: str, provider: str, namespace: str, name: str) -> str:
+    return base + CALLBACK_PATH.format(provider=provider, namespace=namespace, name=name)
+
+
+def callback_secret_name(cube: str) -> str:
+    """The Secret (owned by the Cube) holding its callback signing secret."""
+    return f"{cube[:244]}-callback"
+
+
+def root_password_secret_name(cube: str) -> str:
+    """The Secret (owned by the Cube) holding a generated root password."""
+    return f"{cube[:239]}-root-password"
 
 
 # Ready=False reasons that need the user (spec, Secret, account) to change; everything
@@ -39,7 +56,7 @@ TERMINAL_REASONS: tuple[str, ...] = (
     "InvalidSpec", "InvalidCredentials", "Forbidden", "WrongSpace", "Unsupported",
     "ProviderRejected", "ProviderError", "ImmutableFieldChanged", "CrossNamespaceReference",
     "ExternalResourceNotFound", "SnapshotFailed", "ReceiverDisabled", "DuplicateExternalResource",
-    "ProviderSuspended", "Outbid",
+    "ProviderSuspended", "Outbid", "ProvisioningFailed", "SecretConflict",
 )
 
 

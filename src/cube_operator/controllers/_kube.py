@@ -118,6 +118,15 @@ class Kube:
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any]:
         return await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
 
+    async def create_secret(self, namespace: str, name: str, data: dict[str, str],
+                            owner: dict[str, Any]) -> dict[str, Any]:
+        """Create a Secret owned by ``owner``; KubeError 409 if one by that name exists."""
+        return await self._request(
+            "POST", f"/api/v1/namespaces/{namespace}/secrets",
+            json={"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": data,
+                  "metadata": {"name": name, "namespace": namespace, "ownerReferences": [owner]}},
+        )
+
     async def apply_secret_data(self, namespace: str, name: str, data: dict[str, str],
                                 owner: dict[str, Any] | None = None) -> None:
         """Create the Secret or merge `data` (base64 values) into it."""

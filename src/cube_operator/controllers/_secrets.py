@@ -1,4 +1,5 @@
-"""Reading Secrets: one reader for credentials, SSH keys, user data and webhook secrets.
+"""Reading Secrets: one reader for credentials, SSH keys, user data and webhook secrets;
+and the Secrets the operator makes itself (generated passwords, callback secrets).
 
 Values never reach a message: problems name the Secret and the key, not the content.
 """
@@ -6,9 +7,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
+import string
+from collections.abc import Callable
 from typing import Any
 
-from ._kube import Kube, NotFoundError
+from ._kube import Kube, KubeError, NotFoundError
 from ._problems import ConfigProblem
 
 
@@ -54,3 +58,49 @@ async def read_secret(kube: Kube, namespace: str, name: str, keys: list[str], *,
 
 async def read_secret_value(kube: Kube, namespace: str, name: str, key: str, *, what: str) -> str:
     return (await read_secret(kube, namespace, name, [key], what=what))[key]
+
+
+def owned_by(secret: dict[str, Any], owner_uid: str) -> bool:
+    return any(ref.get("uid") == owner_uid for ref in (secret.get("metadata") or {}).get("ownerReferences") or [])
+
+
+async def ensure_owned_secret(kube: Kube, namespace: str, name: str, key: str, owner: dict[str, Any],
+                              generate: Callable[[], str], *, what: str) -> str:
+    """The value under ``key`` of Secret ``name``, which this operator made for ``owner``
+    (an ownerReference); created with a ``generate``d value when absent.
+
+    A Secret of that name that ``owner`` does not own is never read or written: a tenant
+    could otherwise point the operator at someone else's Secret (or have it overwrite one).
+    """
+    for _ in range(2):
+        try:
+            secret = await kube.get_secret(namespace, name)
+        except NotFoundError:
+            value = generate()
+            try:
+                await kube.create_secret(namespace, name, {key: base64.b64encode(value.encode()).decode()}, owner)
+            except KubeError as error:
+                if error.status == 409:
+                    continue  # made meanwhile (another replica): read it
+                raise
+            return value
+        if not owned_by(secret, owner["uid"]):
+            raise ConfigProblem("SecretConflict",
+                                f"{what}: Secret {namespace}/{name} exists but was not made for this "
+                                f"{owner['kind']}; the operator neither reads nor overwrites it: delete or rename it")
+        stored = decode_secret_value(secret, key)
+        if stored:
+            return stored
+        value = generate()
+        await kube.apply_secret_data(namespace, name, {key: base64.b64encode(value.encode()).decode()})
+        return value
+    raise ConfigProblem("SecretConflict", f"{what}: Secret {namespace}/{name} could not be created")
+
+
+def generate_password(length: int = 24) -> str:
+    """Letters and digits, at least one of each (what providers' password rules ask)."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        password = "".join(secrets.choice(alphabet) for _ in range(length))
+        if any(c.isalpha() for c in password) and any(c.isdigit() for c in password):
+            return password

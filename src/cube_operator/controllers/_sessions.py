@@ -119,7 +119,8 @@ class ProviderSession:
 def _plugin(provider: str, plugins: Mapping[str, ProviderPlugin] | None = None) -> ProviderPlugin:
     plugin = plugins.get(provider) if plugins is not None else plugin_for(provider)
     if plugin is None:
-        implemented = ", ".join(implemented_providers())
+        implemented = ", ".join(n for n in KNOWN_PROVIDERS if n in plugins) if plugins is not None else (
+            ", ".join(implemented_providers()))
         if provider in KNOWN_PROVIDERS:
             raise ConfigProblem(
                 "Unsupported",

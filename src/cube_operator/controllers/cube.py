@@ -12,12 +12,13 @@ one match is DuplicateExternalResource: nothing is adopted or deleted by guessin
 """
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
 import kopf
 
-from ..api import CubeSpec
+from ..api import GROUP, VERSION, CubeSpec
 from ..providers import (
     Capability,
     CreateAttempt,
@@ -26,16 +27,23 @@ from ..providers import (
     NotFound,
     ObservedVM,
     ProviderError,
+    Provisioning,
     Resources,
     Transient,
     VMSpec,
     VMState,
 )
-from ._common import EXTERNAL_NAME_ANNOTATION, PROVIDER_EVENT_ANNOTATION
+from ._common import (
+    EXTERNAL_NAME_ANNOTATION,
+    PROVIDER_EVENT_ANNOTATION,
+    callback_secret_name,
+    callback_url,
+    root_password_secret_name,
+)
 from ._conditions import now_rfc3339, seconds_since
 from ._reconciler import DeletionPending, Reconciler
 from ._runtime import Runtime
-from ._secrets import read_secret_value
+from ._secrets import ensure_owned_secret, generate_password, read_secret_value
 from ._sessions import ConfigProblem, ProviderSession, unsupported
 from ._wiring import register_reconciler
 
@@ -44,6 +52,9 @@ CONVERGING_DELAY = 1.0
 # A VM that an earlier create attempt may have made can take this long to show up in
 # the provider's list; only after it counts as never created.
 CREATE_GRACE_SECONDS = 120.0
+# Deployment progress (providers with a progress call) is read at most this often per Cube:
+# every call counts against the provider's limit, and a callback reports the end at once.
+PROGRESS_SECONDS = 5.0
 
 
 def desired_state(power_state: str) -> VMState:
@@ -66,6 +77,28 @@ def ready_for(observed: ObservedVM, power_state: str) -> tuple[bool, str, str]:
     if state == VMState.PROVISIONING:
         return False, "Provisioning", f"waiting for the Cube to be {want.value} (now {observed.provider_state})"
     return False, "Converging", f"waiting for the Cube to be {want.value} (now {observed.provider_state})"
+
+
+def progress_status(progress: Provisioning | None) -> dict[str, Any] | None:
+    if progress is None:
+        return None
+    return {"progressPercent": progress.percent, "currentTask": progress.task, "failed": progress.failed or None}
+
+
+def with_progress(readiness: tuple[bool, str, str], observed: ObservedVM, provider: str,
+                  progress: dict[str, Any] | None) -> tuple[bool, str, str]:
+    """The Ready condition, saying which deployment task runs, or which one failed."""
+    ready, reason, _message = readiness
+    if not progress or not progress.get("currentTask"):
+        return readiness
+    task, percent = progress["currentTask"], progress.get("progressPercent")
+    if progress.get("failed"):
+        return False, "ProvisioningFailed", (f"{provider}'s deployment of VM {observed.id} failed at task {task}; "
+                                             "delete the Cube (which deletes the failed VM) and create it again")
+    if observed.state == VMState.PROVISIONING:
+        done = f", {percent}% done" if percent is not None else ""
+        return ready, reason, f"{provider} is deploying the Cube: task {task}{done}"
+    return readiness
 
 
 def cost_text(value: float | None) -> str | None:
@@ -102,6 +135,8 @@ class CubeReconciler(Reconciler):
         # arrives, the fleet view may still show the old state and must not re-trigger it.
         self.pending_power: tuple[VMState, float] | None = None
         self.seen_provider_event: str | None = None
+        self.progress_at = 0.0  # when deployment progress was last read
+        self.details_of: str | None = None  # the VM get_vm was asked about for list-row gaps
 
     # --- the pass ---------------------------------------------------------------------
     async def reconcile_spec(self, obj: dict[str, Any], spec: CubeSpec) -> float:
@@ -119,6 +154,9 @@ class CubeReconciler(Reconciler):
         if (spec.user_data or spec.user_data_secret_ref) and Capability.USER_DATA not in capabilities:
             raise unsupported(session.provider_name,
                               "user data (spec.userData / spec.userDataSecretRef); remove it")
+        if spec.root_password_secret_ref and Capability.ROOT_PASSWORD not in capabilities:
+            raise unsupported(session.provider_name,
+                              "a root password (spec.rootPasswordSecretRef); use an SSH key")
 
     def attempt(self, obj: dict[str, Any]) -> CreateAttempt:
         status = obj.get("status") or {}
@@ -140,17 +178,50 @@ class CubeReconciler(Reconciler):
             ref = spec.user_data_secret_ref
             user_data = await read_secret_value(self.rt.kube, namespace, ref.name, ref.key,
                                                 what="spec.userDataSecretRef")
+        capabilities = session.provider.capabilities
+        root_password = (await self.root_password(obj, spec)
+                         if Capability.ROOT_PASSWORD in capabilities else None)
+        callback, callback_secret = None, None
+        base = self.rt.options.receiver_base_url()
+        if Capability.CREATE_CALLBACK in capabilities and base and session.plugin.verify_webhook is not None:
+            # The provider reports the end of the deployment here, signed with this Cube's own secret.
+            callback = callback_url(base, session.provider_name, namespace, obj["metadata"]["name"])
+            callback_secret = await ensure_owned_secret(
+                self.rt.kube, namespace, callback_secret_name(obj["metadata"]["name"]), "secret", self.owner(obj),
+                lambda: secrets.token_hex(32), what="the deployment callback secret")
         resources = spec.resources
         vm_spec = VMSpec(
             name=self.vm_name(session, obj), image=spec.image, region=spec.region,
             resources=Resources(resources.vcpu, resources.ram_gb, resources.disk_gb) if resources else None,
             plan=spec.plan, ssh_public_key=ssh_key, user_data=user_data,
             gpus=Gpus(spec.gpus.model, spec.gpus.count) if spec.gpus else None,
+            root_password=root_password, callback_url=callback, callback_secret=callback_secret,
         )
         problems = session.provider.validate_spec(vm_spec)
         if problems:
             raise ConfigProblem("InvalidSpec", "; ".join(problems))
         return vm_spec
+
+    @staticmethod
+    def owner(obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Cube", "name": meta["name"], "uid": meta["uid"],
+                "controller": True}
+
+    @staticmethod
+    def root_password_secret(obj: dict[str, Any], spec: CubeSpec) -> str:
+        ref = spec.root_password_secret_ref
+        return ref.name if ref else root_password_secret_name(obj["metadata"]["name"])
+
+    async def root_password(self, obj: dict[str, Any], spec: CubeSpec) -> str:
+        """From spec.rootPasswordSecretRef, else generated once into a Secret the Cube owns."""
+        namespace = obj["metadata"]["namespace"]
+        ref = spec.root_password_secret_ref
+        if ref:
+            return await read_secret_value(self.rt.kube, namespace, ref.name, ref.key,
+                                           what="spec.rootPasswordSecretRef")
+        return await ensure_owned_secret(self.rt.kube, namespace, self.root_password_secret(obj, spec), "password",
+                                         self.owner(obj), generate_password, what="the generated root password")
 
     async def reconcile_with(self, session: ProviderSession, obj: dict[str, Any], spec: CubeSpec) -> float:
         status = obj.get("status") or {}
@@ -211,12 +282,15 @@ class CubeReconciler(Reconciler):
         if not earlier:
             # Record the attempt before the call: a crash after the provider accepted the
             # create finds (or replays) this attempt on restart instead of making another.
+            extra = ({"rootPasswordSecret": self.root_password_secret(obj, spec)}
+                     if vm_spec.root_password else {})
             obj = await self.set_conditions(
                 obj,
                 ready=(False, "Creating", f"creating the Cube at {session.provider_name}"),
                 synced=(True, "Creating", "create requested"),
                 createAttempt=attempt.number,
                 createRequestedAt=now_rfc3339(),
+                **extra,
             )
         created = await session.provider.create_vm(vm_spec, attempt)
         session.fleet.put(created)
@@ -248,6 +322,8 @@ class CubeReconciler(Reconciler):
             vmState=vm.state.value,
             costPerHour=cost_text(vm.cost_per_hour),
             image=vm.image,
+            imageName=vm.extras.get("imageName"),
+            plan=vm.plan,
         )
         meta = obj["metadata"]
         self.rt.vm_index.put(meta["namespace"], session.name, vm.id, meta["name"])
@@ -274,7 +350,7 @@ class CubeReconciler(Reconciler):
             ready=(False, "ExternallyDeleted", message),
             synced=(True, "ExternallyDeleted", message),
             id=None, state=None, vmState=None, publicIpv4=None, serverDomain=None, sshHostPort=None, sshPort=None,
-            costPerHour=None, createAttempt=attempt, createRequestedAt=None,
+            costPerHour=None, createAttempt=attempt, createRequestedAt=None, provisioning=None,
         )
         return CONVERGING_DELAY
 
@@ -282,12 +358,18 @@ class CubeReconciler(Reconciler):
                        observed: ObservedVM) -> float:
         status = obj.get("status") or {}
         capabilities = session.provider.capabilities
+        if not observed.detailed and self.details_of != observed.id and (
+                status.get("costPerHour") is None and observed.state in (VMState.RUNNING, VMState.STOPPED)):
+            # The list lacks cost, plan and region: one get_vm per Cube, then kept in status.
+            self.details_of = observed.id
+            observed = await session.provider.get_vm(observed.id)
         fields: dict[str, Any] = {
             "state": observed.provider_state,
             "vmState": observed.state.value,
             "publicIpv4": observed.public_ipv4,
-            "costPerHour": cost_text(observed.cost_per_hour),
         }
+        if observed.detailed or observed.cost_per_hour is not None:
+            fields["costPerHour"] = cost_text(observed.cost_per_hour)
         if observed.public_ipv6 or status.get("publicIpv6"):
             fields["publicIpv6"] = observed.public_ipv6
         if observed.private_ipv4 or status.get("privateIpv4"):
@@ -299,8 +381,11 @@ class CubeReconciler(Reconciler):
         gpus = [{"model": g.model, "count": g.count} for g in observed.gpus]
         if gpus or status.get("gpus"):
             fields["gpus"] = gpus or None
-        if observed.plan or status.get("plan"):
+        if observed.detailed and (observed.plan or status.get("plan")):
             fields["plan"] = observed.plan
+        progress = await self.provisioning_progress(session, observed, status)
+        if progress or status.get("provisioning"):
+            fields["provisioning"] = progress
         notes: list[str] = []
         converging = await self.converge_power(session, obj, spec, observed, notes)
 
@@ -317,7 +402,8 @@ class CubeReconciler(Reconciler):
             detailed = await session.provider.get_vm(observed.id)
             fields["serverDomain"] = detailed.extras.get("serverDomain")
 
-        ready, reason, message = ready_for(observed, spec.power_state)
+        ready, reason, message = with_progress(ready_for(observed, spec.power_state), observed,
+                                               session.provider_name, progress)
         drift = immutable_drift(spec, observed)
         if drift:
             ready, reason, message = False, "ImmutableFieldChanged", drift
@@ -335,6 +421,24 @@ class CubeReconciler(Reconciler):
         if previous_state != observed.provider_state and previous_state is not None:
             self.event(obj, "Normal", "StateChanged", f"{previous_state} → {observed.provider_state}")
         return CONVERGING_DELAY if converging else session.poll_interval
+
+    async def provisioning_progress(self, session: ProviderSession, observed: ObservedVM,
+                                    status: dict[str, Any]) -> dict[str, Any] | None:
+        """Deployment progress for status: read while deploying (throttled), once when the
+        deployment failed (to name the task), and cleared once the VM is up."""
+        facet = session.provider.progress
+        recorded = status.get("provisioning")
+        if facet is None:
+            return None
+        failed = observed.problem is not None and observed.problem[0] == "ProvisioningFailed"
+        if failed and recorded and recorded.get("failed"):
+            return dict(recorded)
+        if observed.state != VMState.PROVISIONING and not failed:
+            return None
+        if not failed and time.monotonic() - self.progress_at < PROGRESS_SECONDS:
+            return dict(recorded) if recorded else None
+        self.progress_at = time.monotonic()
+        return progress_status(await facet.provisioning(observed.id))
 
     async def converge_power(self, session: ProviderSession, obj: dict[str, Any], spec: CubeSpec,
                              observed: ObservedVM, notes: list[str]) -> bool:

@@ -42,7 +42,7 @@ class DomainReconciler(ChildReconciler):
     async def delete_remote_object(self, session: ProviderSession, vm_id: str, remote_id: str) -> None:
         await self.facet(session).delete_domain(vm_id, remote_id)
 
-    def matches(self, remote: DomainBinding, spec: dict[str, Any], obj: dict[str, Any]) -> bool:
+    def matches(self, session: ProviderSession, remote: DomainBinding, spec: dict[str, Any], obj: dict[str, Any]) -> bool:
         return remote.domain == spec.get("domain")
 
     def status_fields(self, remote: DomainBinding, spec: DomainSpec) -> dict[str, Any]:

@@ -23,6 +23,7 @@ class SnapshotReconciler(ChildReconciler):
     needs_running = False
     capability = Capability.SNAPSHOTS
     capability_text = "snapshots"
+    delete_capability = Capability.SNAPSHOT_DELETE
 
     @staticmethod
     def facet(session: ProviderSession) -> Any:
@@ -51,8 +52,9 @@ class SnapshotReconciler(ChildReconciler):
     async def delete_remote_object(self, session: ProviderSession, vm_id: str, remote_id: str) -> None:
         await self.facet(session).delete_snapshot(vm_id, remote_id)
 
-    def matches(self, remote: SnapshotInfo, spec: dict[str, Any], obj: dict[str, Any]) -> bool:
-        return remote.name == provider_side_name(obj, spec.get("name"))
+    def matches(self, session: ProviderSession, remote: SnapshotInfo, spec: dict[str, Any], obj: dict[str, Any]) -> bool:
+        # The provider may change the name to fit its rules (CyberPanel: [A-Za-z0-9_]).
+        return remote.name == self.facet(session).snapshot_name(provider_side_name(obj, spec.get("name")))
 
     def status_fields(self, remote: SnapshotInfo, spec: Any) -> dict[str, Any]:
         return {
@@ -67,6 +69,14 @@ class SnapshotReconciler(ChildReconciler):
         if remote.state == SnapshotState.FAILED:
             return False, "SnapshotFailed", f"the provider reports snapshot {remote.id} as {remote.provider_state}"
         return False, "InProgress", f"snapshot {remote.id} is {remote.provider_state or 'in progress'}"
+
+    def ready_with(self, session: ProviderSession, remote: SnapshotInfo, spec: Any) -> tuple[bool, str, str]:
+        ready, reason, message = self.readiness(remote)
+        if (ready and spec.deletion_policy == "Delete"
+                and Capability.SNAPSHOT_DELETE not in session.provider.capabilities):
+            message += (f"; {session.provider_name} cannot delete snapshots, so deleting this object will leave "
+                        "the snapshot in place at the provider")
+        return ready, reason, message
 
 
 register_reconciler(PLURAL, SnapshotReconciler)

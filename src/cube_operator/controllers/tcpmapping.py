@@ -55,7 +55,7 @@ class TcpMappingReconciler(ChildReconciler):
     async def delete_remote_object(self, session: ProviderSession, vm_id: str, remote_id: str) -> None:
         await self.facet(session).unexpose(vm_id, remote_id)
 
-    def matches(self, remote: TcpExposure, spec: dict[str, Any], obj: dict[str, Any]) -> bool:
+    def matches(self, session: ProviderSession, remote: TcpExposure, spec: dict[str, Any], obj: dict[str, Any]) -> bool:
         return remote.vm_port == spec.get("cubePort")
 
     def status_fields(self, remote: TcpExposure, spec: Any) -> dict[str, Any]:

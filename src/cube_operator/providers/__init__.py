@@ -7,6 +7,7 @@ Controllers import from here and nowhere deeper: no provider is named in them.
 
 from __future__ import annotations
 
+from . import cyberpanel as _cyberpanel  # noqa: F401  (registers the plugin)
 from . import krova as _krova  # noqa: F401  (registers the plugin)
 from . import lunanode as _lunanode  # noqa: F401  (registers the plugin)
 from . import nokyc as _nokyc  # noqa: F401  (registers the plugin)
@@ -31,6 +32,7 @@ from .base import (
     ObservedVM,
     PortForward,
     Provider,
+    Provisioning,
     Resources,
     SnapshotInfo,
     SnapshotState,
@@ -99,6 +101,7 @@ __all__ = [
     "ProviderHTTP",
     "ProviderObserver",
     "ProviderPlugin",
+    "Provisioning",
     "RateBudget",
     "RateLimited",
     "RateLimiter",

@@ -265,6 +265,7 @@ def map_error(
     retry_after: float | None = None,
     parser: ErrorParser = json_error_envelope,
     status_errors: Mapping[int, type[ProviderError]] | None = None,
+    code_errors: Mapping[str, type[ProviderError]] | None = None,
 ) -> ProviderError:
     """The exception for an HTTP error response; its message never holds a secret."""
     try:
@@ -294,7 +295,9 @@ def map_error(
     if status == 429:
         error: ProviderError = RateLimited(message, retry_after=retry_after or 0.0, **kwargs)
     else:
-        cls = (status_errors or {}).get(status) or _STATUS_ERRORS.get(status)
+        # A provider's own code says more than the status (CyberPanel's 400 VPS_DELETED is "gone").
+        cls = ((code_errors or {}).get(code or "") or (status_errors or {}).get(status)
+               or _STATUS_ERRORS.get(status))
         if cls is None:
             cls = Transient if status >= 500 else ProviderError
         error = cls(message, **kwargs)
@@ -342,6 +345,7 @@ class ProviderHTTP:
         user_agent: str = USER_AGENT,
         error_parser: ErrorParser = json_error_envelope,
         status_errors: Mapping[int, type[ProviderError]] | None = None,
+        code_errors: Mapping[str, type[ProviderError]] | None = None,
         secrets: Iterable[str] = (),
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -363,6 +367,7 @@ class ProviderHTTP:
         self._error_parser = error_parser
         # What a status means differs by provider (FastAPI's 422 is a validation error).
         self._status_errors = dict(status_errors or {})
+        self._code_errors = dict(code_errors or {})
         self._idempotency_header = idempotency_header
         self._clock = clock
         self._sleep = sleep
@@ -548,6 +553,7 @@ class ProviderHTTP:
                         retry_after=retry_after,
                         parser=self._error_parser,
                         status_errors=self._status_errors,
+                        code_errors=self._code_errors,
                     )
                 if not limited:
                     self._observe_wait(retry_after, "429 Retry-After")
@@ -555,14 +561,25 @@ class ProviderHTTP:
                     waited += retry_after
                 continue  # limited: the limiter now holds the send until Retry-After
 
-            if (status >= 500 or status == 408) and retry_safe and attempt < self.retry.retries:
+            if ((status >= 500 or status == 408) and retry_safe and attempt < self.retry.retries
+                    and not self._known_code(body)):
                 attempt += 1
                 await self._backoff(method, route, attempt, f"HTTP {status}")
                 continue
             raise map_error(
                 self.provider, status, body, method=method, route=route, secrets=self._secrets,
-                parser=self._error_parser, status_errors=self._status_errors,
+                parser=self._error_parser, status_errors=self._status_errors, code_errors=self._code_errors,
             )
+
+    def _known_code(self, body: bytes) -> bool:
+        """A 5xx whose code the provider documents as final (not worth a retry)."""
+        if not self._code_errors:
+            return False
+        try:
+            code = self._error_parser(body)[1]
+        except Exception:  # noqa: BLE001 - an unparsable body is simply not a known code
+            return False
+        return bool(code) and code in self._code_errors
 
     async def request_json(
         self,

@@ -31,8 +31,10 @@ __all__ = [
     "ObservedVM",
     "PortForward",
     "PowerFacet",
+    "ProgressFacet",
     "Provider",
     "ProviderBase",
+    "Provisioning",
     "Resources",
     "RestoreFacet",
     "SnapshotFacet",
@@ -79,6 +81,10 @@ class Capability(StrEnum):
     SERVER_DOMAIN = "server-domain"  # a host server domain name in status
     IDEMPOTENT_CREATE = "idempotent-create"  # replaying a create attempt returns the same VM
     USER_DATA = "user-data"  # cloud-init user data at create
+    SNAPSHOT_DELETE = "snapshot-delete"  # snapshots can be deleted (CyberPanel's cannot)
+    ROOT_PASSWORD = "root-password"  # a root password is set at create (given or generated)
+    PROGRESS = "progress"  # provisioning progress can be read (ProgressFacet)
+    CREATE_CALLBACK = "create-callback"  # a per-VM callback URL and secret are given at create
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,18 @@ class PortForward:
     host: str | None = None
     protocol: str = "tcp"
     is_ssh: bool = False
+
+
+@dataclass(frozen=True)
+class Provisioning:
+    """How far a provider's deployment of a VM has got (providers with :attr:`Capability.PROGRESS`)."""
+
+    percent: int | None
+    task: str | None
+    #: The deployment stopped at ``task`` for good.
+    failed: bool = False
+    message: str | None = None
+    done: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +151,9 @@ class ObservedVM:
     problem: tuple[str, str] | None = None
     #: Provider-only facts a controller may show (``serverDomain`` ...), never required.
     extras: Mapping[str, Any] = field(default_factory=dict)
+    #: False for a list row that lacks what ``get_vm`` tells (cost, plan, region): the
+    #: controller keeps what it recorded from one ``get_vm`` instead of blanking it.
+    detailed: bool = True
 
     @property
     def ssh_forward(self) -> PortForward | None:
@@ -154,6 +175,9 @@ class VMSpec:
     user_data: str | None = field(default=None, repr=False)
     root_password: str | None = field(default=None, repr=False)
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: Where the provider reports the end of the deployment (:attr:`Capability.CREATE_CALLBACK`).
+    callback_url: str | None = None
+    callback_secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -259,12 +283,20 @@ class SshFacet(Protocol):
 
 
 class SnapshotFacet(Protocol):
+    def snapshot_name(self, wanted: str) -> str:
+        """The name the provider will give a snapshot asked for as ``wanted``."""
+
     async def list_snapshots(self, vm_id: str) -> list[SnapshotInfo]: ...
 
     async def create_snapshot(self, vm_id: str, name: str, attempt: CreateAttempt) -> SnapshotInfo: ...
 
     async def delete_snapshot(self, vm_id: str, snapshot_id: str) -> None:
         """NotFound = already gone."""
+
+
+class ProgressFacet(Protocol):
+    async def provisioning(self, vm_id: str) -> Provisioning:
+        """How far the VM's deployment has got (one call)."""
 
 
 class RestoreFacet(Protocol):
@@ -339,6 +371,7 @@ class Provider(Protocol):
     tcp: TcpExposureFacet | None
     domains: DomainFacet | None
     webhooks: WebhookFacet | None
+    progress: ProgressFacet | None
 
     def validate_spec(self, spec: VMSpec) -> list[str]: ...
 
@@ -365,7 +398,7 @@ class Provider(Protocol):
 _FACETS = {
     "power": Capability.POWER, "ssh": Capability.SSH_PORT, "snapshots": Capability.SNAPSHOTS,
     "restore": Capability.RESTORE, "tcp": Capability.TCP_EXPOSURE, "domains": Capability.DOMAINS,
-    "webhooks": Capability.WEBHOOKS,
+    "webhooks": Capability.WEBHOOKS, "progress": Capability.PROGRESS,
 }
 
 
@@ -382,6 +415,7 @@ class ProviderBase:
     tcp: TcpExposureFacet | None
     domains: DomainFacet | None
     webhooks: WebhookFacet | None
+    progress: ProgressFacet | None
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -390,6 +424,9 @@ class ProviderBase:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.client!r})"
+
+    def snapshot_name(self, wanted: str) -> str:
+        return wanted
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -91,7 +91,11 @@ def test_the_krova_plugin_declares_its_documented_limit() -> None:
     assert [k.name for k in krova.credential_keys] == ["apiKey"]
     assert krova.settings_field == "krova" and krova.settings_required
     assert krova.verify_webhook is not None
-    assert plugin_for("cyberpanel") is None  # not implemented yet
+    cyberpanel = plugin_for("cyberpanel")
+    assert cyberpanel is not None
+    # Seed: 60/min and 1000/h per key, every request counted: the client keeps both windows.
+    assert [(b.limit, b.period, b.kinds) for b in cyberpanel.budgets] == [
+        (60, 60.0, frozenset(CallKind)), (1000, 3600.0, frozenset(CallKind))]
 
 
 async def test_auth_is_sent_only_on_authenticated_calls_and_scrubbed_from_errors(clock: Any) -> None:

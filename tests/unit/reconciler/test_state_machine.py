@@ -5,6 +5,8 @@ capabilities, rate limits and pause. No kubectl, no HTTP: each case runs in mill
 """
 from __future__ import annotations
 
+import base64
+from dataclasses import replace
 from typing import Any
 
 import kopf
@@ -13,8 +15,8 @@ import pytest
 from cube_operator.controllers._conditions import now_rfc3339
 from cube_operator.controllers.cube import CREATE_GRACE_SECONDS, CubeReconciler
 from cube_operator.controllers.tcpmapping import TcpMappingReconciler
-from cube_operator.providers import Capability, RateLimited, Transient, VMState
-from support.fake_provider import NAMESPACE, Crash, Harness
+from cube_operator.providers import Capability, Provisioning, RateLimited, Transient, VMState
+from support.fake_provider import NAMESPACE, PROFILES, Crash, Harness
 
 
 async def reconcile(h: Harness, obj: dict[str, Any], times: int = 1) -> float:
@@ -364,3 +366,116 @@ async def test_an_external_name_that_was_never_adopted_is_not_deleted(harness: H
     assert not cube["status"].get("id")
     await finalize(h, cube)
     assert theirs.id in h.provider.vms and h.provider.called("delete_vm") == 0
+
+
+# -- root passwords, deployment progress, list rows without details -------------------------
+
+def profiles_with(capability: Capability, present: bool = True) -> list[str]:
+    return sorted(p for p, caps in PROFILES.items() if (capability in caps) == present)
+
+
+def fresh_list(h: Harness) -> None:
+    h.runtime.sessions.find(NAMESPACE, "pc").fleet.fetched_at = 0.0  # the next list is due
+
+
+@pytest.mark.parametrize("provider_name", profiles_with(Capability.ROOT_PASSWORD))
+async def test_a_root_password_is_generated_once_into_a_secret_the_cube_owns(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    await reconcile(h, cube)
+    spec = next(c for c in h.provider.calls if c.name == "create_vm").args[0]
+    secret = h.kube.secrets[(NAMESPACE, "web-1-root-password")]
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == cube["metadata"]["uid"]
+    stored = base64.b64decode(secret["data"]["password"]).decode()
+    assert stored == spec.root_password and len(stored) == 24 and stored.isalnum()
+    assert cube["status"]["rootPasswordSecret"] == "web-1-root-password"
+    assert stored not in repr(spec) and stored not in str(cube)
+
+
+@pytest.mark.parametrize("provider_name", profiles_with(Capability.ROOT_PASSWORD, present=False))
+async def test_a_root_password_where_the_provider_takes_none_is_unsupported(harness: Harness) -> None:
+    h = harness
+    cube = h.cube(rootPasswordSecretRef={"name": "pw", "key": "password"})
+    await reconcile(h, cube)
+    assert h.provider.called("create_vm") == 0
+    assert h.condition(cube)["reason"] == "Unsupported" and "root password" in h.condition(cube)["message"]
+
+
+@pytest.mark.parametrize("provider_name", profiles_with(Capability.ROOT_PASSWORD))
+async def test_a_foreign_secret_is_never_used_as_the_generated_password(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    h.kube.secrets[(NAMESPACE, "web-1-root-password")] = {
+        "metadata": {"name": "web-1-root-password"}, "stringData": {"password": "someone-elses1"}}
+    await reconcile(h, cube)
+    assert h.provider.called("create_vm") == 0
+    assert h.condition(cube)["reason"] == "SecretConflict" and "web-1-root-password" in h.condition(cube)["message"]
+    assert h.kube.secrets[(NAMESPACE, "web-1-root-password")]["stringData"] == {"password": "someone-elses1"}
+
+
+@pytest.mark.parametrize("provider_name", profiles_with(Capability.PROGRESS))
+async def test_deployment_progress_shows_in_status_and_the_ready_message(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    reconciler = h.reconciler(CubeReconciler, cube)
+    await reconciler.reconcile()
+    await reconciler.reconcile()
+    assert cube["status"]["provisioning"] == {"progressPercent": 40, "currentTask": "FakeTaskConfigure",
+                                              "failed": None}
+    assert "task FakeTaskConfigure, 40% done" in h.condition(cube)["message"]
+    calls = h.provider.called("provisioning")
+    await reconciler.reconcile()
+    assert h.provider.called("provisioning") == calls  # throttled: at most one read per PROGRESS_SECONDS
+    h.provider.set_state(cube["status"]["id"], VMState.RUNNING)
+    fresh_list(h)
+    await reconciler.reconcile()
+    assert cube["status"].get("provisioning") is None and h.condition(cube)["status"] == "True"
+
+
+@pytest.mark.parametrize("provider_name", profiles_with(Capability.PROGRESS, present=False))
+async def test_no_progress_call_where_the_provider_has_none(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    await reconcile(h, cube, times=2)
+    assert h.provider.called("provisioning") == 0 and "provisioning" not in cube["status"]
+
+
+@pytest.mark.parametrize("provider_name", profiles_with(Capability.PROGRESS))
+async def test_a_failed_deployment_names_its_task_and_is_read_once(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    await reconcile(h, cube)
+    vm_id = cube["status"]["id"]
+    h.provider.vms[vm_id] = replace(h.provider.vms[vm_id], state=VMState.ERROR, provider_state="FakeFailed",
+                                    problem=("ProvisioningFailed", "the deployment failed"))
+    h.provider.deployment = Provisioning(percent=60, task="FakeTaskNetwork", failed=True)
+    fresh_list(h)
+    before = h.provider.called("provisioning")
+    await restart_and_reconcile(h, cube, times=3)
+    await restart_and_reconcile(h, cube)
+    assert h.provider.called("provisioning") == before + 1  # kept in status, also across a restart
+    assert h.condition(cube)["reason"] == "ProvisioningFailed" and "FakeTaskNetwork" in h.condition(cube)["message"]
+
+
+# (Krova's server domain is a get_vm of its own, until the domain shows.)
+@pytest.mark.parametrize("provider_name", profiles_with(Capability.SERVER_DOMAIN, present=False))
+async def test_list_rows_without_details_cost_one_get_and_keep_what_it_said(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    await reconcile(h, cube)
+    vm_id = cube["status"]["id"]
+    detailed = h.provider.vms[vm_id] = replace(h.provider.vms[vm_id], state=VMState.RUNNING,
+                                               provider_state="FakeRunning", cost_per_hour=0.0082, plan="1")
+    row = replace(detailed, cost_per_hour=None, plan=None, detailed=False)
+
+    async def rows() -> list[Any]:
+        h.provider._call("list_vms")
+        return [row]
+    h.provider.list_vms = rows  # type: ignore[method-assign]
+    gets = h.provider.called("get_vm")
+    reconciler = h.reconciler(CubeReconciler, cube)
+    for _ in range(3):
+        fresh_list(h)
+        await reconciler.reconcile()
+    assert h.provider.called("get_vm") == gets + 1
+    assert cube["status"]["costPerHour"] == "0.0082" and cube["status"]["plan"] == "1"

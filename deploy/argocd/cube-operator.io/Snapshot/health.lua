@@ -23,6 +23,8 @@ local terminal = {
   DuplicateExternalResource = true,
   ProviderSuspended = true,
   Outbid = true,
+  ProvisioningFailed = true,
+  SecretConflict = true,
 }
 
 local function findCondition(conditions, ctype)

@@ -37,7 +37,7 @@ NAME_MAX = 64
 KROVA_CAPABILITIES = frozenset({
     Capability.POWER, Capability.SSH_PORT, Capability.SERVER_DOMAIN, Capability.SNAPSHOTS,
     Capability.RESTORE, Capability.TCP_EXPOSURE, Capability.DOMAINS, Capability.WEBHOOKS,
-    Capability.IDEMPOTENT_CREATE, Capability.USER_DATA,
+    Capability.IDEMPOTENT_CREATE, Capability.USER_DATA, Capability.SNAPSHOT_DELETE,
 })
 
 

@@ -41,6 +41,7 @@ __all__ = ["LUNANODE_CAPABILITIES", "LunaNodeProvider", "choose_plan", "vm_name"
 
 LUNANODE_CAPABILITIES = frozenset({
     Capability.POWER, Capability.SNAPSHOTS, Capability.RESTORE, Capability.TCP_EXPOSURE,
+    Capability.SNAPSHOT_DELETE,
 })
 _CATALOGUE_TTL = 600.0
 _IMAGES_TTL = 3.0

@@ -41,7 +41,7 @@ __all__ = ["NOKYC_CAPABILITIES", "NoKycProvider", "vm_name"]
 
 NOKYC_CAPABILITIES = frozenset({
     Capability.POWER, Capability.SNAPSHOTS, Capability.RESTORE, Capability.TCP_EXPOSURE,
-    Capability.WEBHOOKS, Capability.IDEMPOTENT_CREATE, Capability.USER_DATA,
+    Capability.WEBHOOKS, Capability.IDEMPOTENT_CREATE, Capability.USER_DATA, Capability.SNAPSHOT_DELETE,
 })
 NAME_MAX = 63
 _PLANS_TTL = 600.0
