@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--workdir", type=Path, default=None, help="where to write the kubeconfig and logs")
     dev.add_argument("--time-scale", type=float, default=10.0,
                      help="simulated provider time runs this much faster (default 10)")
-    dev.add_argument("--provider", choices=("krova", "nokyc", "lunanode", "voltagepark", "all"), default="krova",
+    dev.add_argument("--provider", choices=("krova", "nokyc", "cyberpanel", "lunanode", "voltagepark", "all"), default="krova",
                      help="which provider simulators run and which examples/<provider>/ are applied "
                           "(default krova)")
     dev.add_argument("--exit-when-ready", action="store_true",

@@ -122,10 +122,28 @@ def voltagepark_account() -> Iterator[Account]:
         )
 
 
+@contextlib.contextmanager
+def cyberpanel_account() -> Iterator[Account]:
+    from cloudsim.testing import cyberpanel_key
+    from cube_operator.api.providerconfig import CyberPanelSettings
+
+    key = cyberpanel_key()
+    with running_simulator("cyberpanel", api_key=key, time_scale=TIME_SCALE, rate_limit=0,
+                           settings={"deploy_delay": 60.0, "start_delay": 1.0, "stop_delay": 1.0}) as sim:
+        yield Account(
+            endpoint=sim.url, admin_url=sim.admin_url, credentials={"apiKey": key},
+            settings=CyberPanelSettings(hostname_domain="vms.example.com"),
+            bad_credentials={"apiKey": cyberpanel_key()},
+            spec=lambda name: VMSpec(name=name, image="9000", region="la", plan="1", ssh_public_key=SSH_KEY,
+                                     root_password="Contract2pass"),
+        )
+
+
 #: provider name -> its simulator account. One row per implemented provider.
 ROWS: dict[str, Callable[[], contextlib.AbstractContextManager[Account]]] = {
     "krova": krova_account,
     "nokyc": nokyc_account,
+    "cyberpanel": cyberpanel_account,
     "lunanode": lunanode_account,
     "voltagepark": voltagepark_account,
 }
@@ -252,8 +270,8 @@ async def test_create_observe_find_power_delete(account: Account, provider: Prov
         await provider.delete_vm(created.id)
 
 
-@pytest.mark.parametrize("plugin", [n for n in sorted(ROWS) if (p := plugin_for(n)) and p.verify_webhook],
-                         indirect=True)
+@pytest.mark.parametrize("plugin", [n for n in sorted(ROWS) if (p := plugin_for(n)) and p.verify_webhook
+                                    and Capability.WEBHOOKS in p.capabilities], indirect=True)
 async def test_a_real_webhook_delivery_verifies(plugin: ProviderPlugin, account: Account,
                                                provider: Provider, unused_tcp_port: int) -> None:
     assert provider.webhooks is not None and plugin.verify_webhook is not None
@@ -283,5 +301,48 @@ async def test_a_real_webhook_delivery_verifies(plugin: ProviderPlugin, account:
         event = plugin.verify_webhook(headers, body, endpoint.secret, time.time())
         assert event.vm_id == vm.id and event.delivery_id
         await provider.webhooks.delete_webhook(endpoint.id)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("plugin", [n for n in sorted(ROWS) if (p := plugin_for(n))
+                                    and Capability.CREATE_CALLBACK in p.capabilities], indirect=True)
+async def test_a_real_create_callback_verifies_and_a_forged_one_does_not(
+        plugin: ProviderPlugin, account: Account, provider: Provider, unused_tcp_port: int) -> None:
+    from dataclasses import replace
+
+    from aiohttp import web
+
+    from cube_operator.providers import WebhookRejected
+
+    assert plugin.verify_webhook is not None
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        received.append((dict(request.headers), await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/callback", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    try:
+        secret = uuid.uuid4().hex
+        spec = replace(account.spec(provider.vm_name("called", "u1")),
+                       callback_url=f"http://127.0.0.1:{unused_tcp_port}/callback", callback_secret=secret)
+        assert secret not in repr(spec)
+        vm = await provider.create_vm(spec, CreateAttempt("u1"))
+        deadline = time.monotonic() + 15
+        while not received:
+            assert time.monotonic() < deadline, "no callback"
+            await _sleep(0.05)
+        headers, body = received[0]
+        event = plugin.verify_webhook(headers, body, secret, time.time())
+        assert event.vm_id == vm.id and event.delivery_id
+        with pytest.raises(WebhookRejected):
+            plugin.verify_webhook(headers, body, "another-secret", time.time())
+        with pytest.raises(WebhookRejected):
+            plugin.verify_webhook(headers, body.replace(b"completed", b"failed"), secret, time.time())
     finally:
         await runner.cleanup()

@@ -29,28 +29,28 @@ from support.e2e import (
 API = "cube-operator.io/v1alpha1"
 
 
-def test_an_unimplemented_provider_is_unsupported_without_a_traceback(
+def test_another_providers_key_is_refused_offline_without_a_traceback(
         cluster: Cluster, krova: Krova, operator: Operator) -> None:
+    # A Krova key in a CyberPanel ProviderConfig: refused by the key's format, before any
+    # call (the endpoint points nowhere), and its Cubes wait saying why.
     log_before = len(operator.log())
     namespace = namespace_with_credentials(cluster, krova)
     cluster.apply([
         {"apiVersion": API, "kind": "ProviderConfig", "metadata": {"name": "cyberpanel", "namespace": namespace},
          "spec": {"provider": "cyberpanel", "credentialsSecretRef": {"name": "krova-credentials"},
-                  "cyberpanel": {}}},
+                  "endpoint": "http://127.0.0.1:9/api/v1", "cyberpanel": {"hostnameDomain": "vms.example.com"}}},
         cube_manifest("elsewhere", namespace, providerConfigRef={"name": "cyberpanel"}),
     ])
     config = wait_for(lambda: (pc := cluster.get("providerconfig", "cyberpanel", namespace))
-                      and condition(pc, "Ready").get("reason") == "Unsupported" and pc,
-                      timeout=30, what="the ProviderConfig to say Unsupported")
+                      and condition(pc, "Ready").get("reason") == "InvalidCredentials" and pc,
+                      timeout=30, what="the ProviderConfig to say InvalidCredentials")
     ready = condition(config, "Ready")
-    assert ready["status"] == "False"
-    assert "cyberpanel" in ready["message"] and "implemented: krova" in ready["message"]
+    assert ready["status"] == "False" and "cyp_live_" in ready["message"] and "apiKey" in ready["message"]
     cube = wait_for(lambda: (c := cluster.get("cube", "elsewhere", namespace))
-                    and "Unsupported" in condition(c, "Ready").get("message", "") and c,
+                    and "InvalidCredentials" in condition(c, "Ready").get("message", "") and c,
                     timeout=30, what="the Cube to say why it waits")
     cube_ready = condition(cube, "Ready")
     assert cube_ready["status"] == "False" and cube_ready["reason"] == "ProviderConfigNotReady"
-    assert "cyberpanel" in cube_ready["message"]
     assert not (cube.get("status") or {}).get("id")
     new_log = operator.log()[log_before:]
     assert "Traceback" not in new_log, new_log[-3000:]

@@ -76,6 +76,7 @@ def iter_queue(lines: queue.Queue[str]) -> list[str]:
 
 @pytest.mark.parametrize("provider, title, cube", [
     ("nokyc", "NoKYC", "team-b/edge-par"),
+    ("cyberpanel", "CyberPanel", "team-e/web-1"),
     ("lunanode", "LunaNode", "team-c/lab-1"),
     ("voltagepark", "Voltage Park", "team-d/trainer-1"),
 ])

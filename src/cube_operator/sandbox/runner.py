@@ -1,7 +1,7 @@
 """The sandbox: Kubernetes API emulator + provider simulators + the operator + examples.
 
-``--provider krova`` (the default), ``nokyc``, ``lunanode``, ``voltagepark`` or ``all`` picks which simulators run and
-which ``examples/<provider>/`` are applied.
+``--provider krova`` (the default), ``nokyc``, ``cyberpanel``, ``lunanode``, ``voltagepark``
+or ``all`` picks which simulators run and which ``examples/<provider>/`` are applied.
 
 The emulator and simulator run in this process; the operator runs as a separate
 `cube-operator run` process against the emulator's kubeconfig, exactly as it would
@@ -29,8 +29,9 @@ from ._apply import create_all, load_manifests
 
 EXAMPLES_ROOT = Path(__file__).resolve().parents[3] / "examples"
 EXAMPLES = EXAMPLES_ROOT / "krova"
-PROVIDERS = ("krova", "nokyc", "lunanode", "voltagepark")
-TITLES = {"krova": "Krova", "nokyc": "NoKYC", "lunanode": "LunaNode", "voltagepark": "Voltage Park"}
+PROVIDERS = ("krova", "nokyc", "cyberpanel", "lunanode", "voltagepark")
+TITLES = {"krova": "Krova", "nokyc": "NoKYC", "cyberpanel": "CyberPanel", "lunanode": "LunaNode",
+          "voltagepark": "Voltage Park"}
 
 
 def _example_settings(manifests: list[dict[str, Any]]) -> tuple[str, str]:
@@ -50,6 +51,8 @@ def _simulator(provider: str, manifests: list[dict[str, Any]], time_scale: float
     secret = next(m for m in manifests if m["kind"] == "Secret")
     if provider == "voltagepark":
         return cloudsim.VoltageParkSimulator(secret["stringData"]["apiKey"], time_scale=time_scale)
+    if provider == "cyberpanel":
+        return cloudsim.CyberPanelSimulator({secret["stringData"]["apiKey"]: "all"}, time_scale=time_scale)
     if provider == "lunanode":
         return cloudsim.LunaNodeSimulator(secret["stringData"]["apiId"], secret["stringData"]["apiKey"],
                                           time_scale=time_scale)
@@ -82,7 +85,13 @@ def _testbed() -> tuple[Any, Any]:
     top of a cube_operator module.
     """
     try:
-        from cloudsim import KrovaSimulator, LunaNodeSimulator, NoKycSimulator, VoltageParkSimulator  # noqa: F401
+        from cloudsim import (  # noqa: F401
+            CyberPanelSimulator,
+            KrovaSimulator,
+            LunaNodeSimulator,
+            NoKycSimulator,
+            VoltageParkSimulator,
+        )
         from kubeapi import KubeAPIServer
     except ModuleNotFoundError as error:
         missing = error.name or str(error)
