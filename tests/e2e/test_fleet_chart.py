@@ -82,7 +82,6 @@ class Fleet:
                 "provider": "krova", "endpoint": self.sim.url,
                 "credentialsSecretRef": {"name": "krova-credentials", "key": "apiKey"},
                 "settings": {"spaceId": SPACE_ID},
-                "rateLimit": {"requests": 10, "periodSeconds": 60 / TIME_SCALE},
                 "pollIntervalSeconds": 1,
             },
             "defaults": {"region": "eu-nuremberg", "resources": {"vcpu": 1, "ramGb": 1, "diskGb": 10},
@@ -256,34 +255,3 @@ def test_every_provider_example_is_accepted_by_the_api(cluster: Cluster, helm: P
     result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=render, check=False)
     assert result.returncode == 0, result.stderr
     assert f"providerconfig.cube-operator.io/{provider} created (server dry run)" in result.stdout
-
-
-def test_an_unimplemented_provider_reports_unsupported(cluster: Cluster, helm: Path, operator: Operator) -> None:
-    """The same chart on a provider this operator version does not implement: applied, it
-    says so on the ProviderConfig and the Cubes instead of calling anything."""
-    from cube_operator.providers.registry import implemented_providers
-
-    missing = [p for p in PROVIDERS if p not in implemented_providers()]
-    if not missing:
-        pytest.skip("every provider of the examples is implemented")
-    provider = missing[0]
-    given = yaml.safe_load((CHART / "ci" / f"{provider}-values.yaml").read_text())
-    namespace = f"fleet-{provider}-" + uuid.uuid4().hex[:6]
-    cluster.kubectl("create", "namespace", namespace)
-    cluster.kubectl("create", "secret", "generic", f"{provider}-credentials", "-n", namespace,
-                    "--from-literal=apiKey=not-used", "--from-literal=apiId=not-used")
-    cluster.kubectl("apply", "-f", "-", input=subprocess.run(
-        [str(helm), "template", RELEASE, str(CHART), "--namespace", namespace,
-         "--values", str(CHART / "ci" / f"{provider}-values.yaml")],
-        capture_output=True, text=True, timeout=60, check=True).stdout)
-
-    pc = wait_for(lambda: (o := cluster.get("providerconfig", provider, namespace))
-                  and condition(o, "Ready").get("reason") == "Unsupported" and o,
-                  timeout=30, what=f"ProviderConfig {provider} Unsupported")
-    ready = condition(pc, "Ready")
-    assert ready["status"] == "False" and provider in ready["message"], ready
-    name = given["cubes"][0]["name"]
-    cube = wait_for(lambda: (o := cluster.get("cube", name, namespace))
-                    and condition(o, "Ready").get("status") == "False" and o,
-                    timeout=30, what=f"Cube {name} not Ready")
-    assert provider in condition(cube, "Ready").get("message", ""), condition(cube, "Ready")
