@@ -237,3 +237,30 @@ def test_deleting_a_cube_with_children_leaves_nothing_stuck(cluster: Cluster, kr
                     "--timeout=30s", timeout=40)
     for kind, name in (("tcpmapping", "child-port"), ("domain", "child-domain"), ("snapshot", "child-snap")):
         assert cluster.get(kind, name, team) is None
+
+
+def test_the_operator_writes_no_secret_it_does_not_own_and_ships_no_credentials(
+        cluster: Cluster, krova: Krova, team: str) -> None:
+    # A Webhook naming the credentials Secret as where its signing secret goes: refused,
+    # before any endpoint exists, and the credentials are untouched.
+    before = cluster.get("secret", "krova-credentials", team)
+    assert before is not None
+    with krova.api() as api:
+        endpoints = len(api.get(f"/spaces/{SPACE_ID}/webhooks").json()["webhooks"])
+    cluster.apply(obj("Webhook", "thief", team, providerConfigRef={"name": "krova"}, receiver="operator",
+                      events=["cube.running"], secretRef={"name": "krova-credentials", "key": "apiKey"}))
+    wait_for(lambda: condition(cluster.get("webhook", "thief", team), "Ready").get("reason") == "SecretConflict",
+             timeout=30, what="SecretConflict")
+    assert "krova-credentials" in condition(cluster.get("webhook", "thief", team), "Ready")["message"]
+    after = cluster.get("secret", "krova-credentials", team)
+    assert after is not None and after.get("data") == before.get("data")
+    with krova.api() as api:
+        assert len(api.get(f"/spaces/{SPACE_ID}/webhooks").json()["webhooks"]) == endpoints
+    # The API key as cloud-init user data (shipped to a VM the tenant controls): refused.
+    cluster.apply(cube_manifest("leaky", team, userDataSecretRef={"name": "krova-credentials", "key": "apiKey"}))
+    wait_for(lambda: condition(cluster.get("cube", "leaky", team), "Ready").get("reason") == "SecretNotAllowed",
+             timeout=30, what="SecretNotAllowed")
+    message = condition(cluster.get("cube", "leaky", team), "Ready")["message"]
+    assert "credentials" in message and "spec.userDataSecretRef" in message
+    assert not (cluster.get("cube", "leaky", team) or {}).get("status", {}).get("id")
+    assert not [c for c in krova.cubes() if c["name"].startswith("leaky")]

@@ -17,6 +17,9 @@ from kubernetes import config as k8s_config
 from ..api import GROUP, VERSION
 
 USER_AGENT = "cube-operator"
+#: On every Secret the operator creates (with an ownerReference to the object it is for).
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "cube-operator"
 
 
 class KubeError(Exception):
@@ -120,11 +123,13 @@ class Kube:
 
     async def create_secret(self, namespace: str, name: str, data: dict[str, str],
                             owner: dict[str, Any]) -> dict[str, Any]:
-        """Create a Secret owned by ``owner``; KubeError 409 if one by that name exists."""
+        """Create a Secret owned by ``owner`` and labelled as the operator's; KubeError 409
+        if one by that name exists."""
         return await self._request(
             "POST", f"/api/v1/namespaces/{namespace}/secrets",
             json={"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": data,
-                  "metadata": {"name": name, "namespace": namespace, "ownerReferences": [owner]}},
+                  "metadata": {"name": name, "namespace": namespace, "ownerReferences": [owner],
+                               "labels": {MANAGED_BY_LABEL: MANAGED_BY}}},
         )
 
     async def apply_secret_data(self, namespace: str, name: str, data: dict[str, str],

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 # Problems that need the user; nothing is retried quickly until something changes.
 SLOW_RETRY_REASONS = frozenset({
     "InvalidSpec", "Unsupported", "CrossNamespaceReference", "DuplicateExternalResource",
-    "InvalidCredentials",
+    "InvalidCredentials", "SecretConflict", "SecretNotAllowed",
 })
 
 

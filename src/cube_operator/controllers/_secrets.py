@@ -12,7 +12,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-from ._kube import Kube, KubeError, NotFoundError
+from ._kube import MANAGED_BY, MANAGED_BY_LABEL, Kube, KubeError, NotFoundError
 from ._problems import ConfigProblem
 
 
@@ -64,6 +64,61 @@ def owned_by(secret: dict[str, Any], owner_uid: str) -> bool:
     return any(ref.get("uid") == owner_uid for ref in (secret.get("metadata") or {}).get("ownerReferences") or [])
 
 
+def made_by_operator(secret: dict[str, Any]) -> bool:
+    return ((secret.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
+
+
+async def write_owned_secret(kube: Kube, namespace: str, name: str, key: str, value: str, owner: dict[str, Any],
+                             *, what: str) -> None:
+    """Write ``key`` of Secret ``name``: create it (owned by ``owner``, labelled), or update
+    it when ``owner`` owns it already. A Secret someone else made is never overwritten: a
+    tenant could otherwise have the operator write over, say, a credentials Secret."""
+    encoded = {key: base64.b64encode(value.encode()).decode()}
+    try:
+        secret = await kube.get_secret(namespace, name)
+    except NotFoundError:
+        try:
+            await kube.create_secret(namespace, name, encoded, owner)
+            return
+        except KubeError as error:
+            if error.status != 409:
+                raise
+            secret = await kube.get_secret(namespace, name)
+    if not owned_by(secret, owner["uid"]):
+        raise foreign_secret(namespace, name, owner, what)
+    await kube.apply_secret_data(namespace, name, encoded)
+
+
+def foreign_secret(namespace: str, name: str, owner: dict[str, Any], what: str) -> ConfigProblem:
+    return ConfigProblem("SecretConflict",
+                         f"{what}: Secret {namespace}/{name} exists but was not made for this {owner['kind']}; "
+                         "the operator neither reads nor overwrites it: delete it, or name another Secret")
+
+
+async def read_material(kube: Kube, namespace: str, name: str, key: str, *, what: str,
+                        credentials: dict[str, str], owner_uid: str) -> str:
+    """A value a Cube ships to its VM (SSH key, user data, root password). Never from a
+    Secret that holds provider credentials (``credentials``: Secret name -> the
+    ProviderConfig using it) or that the operator made for another object (a signing
+    secret): a tenant must not be able to ship those to a VM they control."""
+    if name in credentials:
+        raise ConfigProblem("SecretNotAllowed",
+                            f"{what}: Secret {namespace}/{name} holds the credentials of ProviderConfig "
+                            f"{credentials[name]}; it cannot be used as VM material")
+    try:
+        secret = await kube.get_secret(namespace, name)
+    except NotFoundError:
+        raise ConfigProblem("SecretNotFound", f"{what}: Secret {namespace}/{name} does not exist") from None
+    if made_by_operator(secret) and not owned_by(secret, owner_uid):
+        raise ConfigProblem("SecretNotAllowed",
+                            f"{what}: Secret {namespace}/{name} was made by the operator for another object; "
+                            "it cannot be used as VM material")
+    value = decode_secret_value(secret, key)
+    if not value:
+        raise ConfigProblem("SecretKeyMissing", f"{what}: Secret {namespace}/{name} has no key {key!r}")
+    return value
+
+
 async def ensure_owned_secret(kube: Kube, namespace: str, name: str, key: str, owner: dict[str, Any],
                               generate: Callable[[], str], *, what: str) -> str:
     """The value under ``key`` of Secret ``name``, which this operator made for ``owner``
@@ -85,9 +140,7 @@ async def ensure_owned_secret(kube: Kube, namespace: str, name: str, key: str, o
                 raise
             return value
         if not owned_by(secret, owner["uid"]):
-            raise ConfigProblem("SecretConflict",
-                                f"{what}: Secret {namespace}/{name} exists but was not made for this "
-                                f"{owner['kind']}; the operator neither reads nor overwrites it: delete or rename it")
+            raise foreign_secret(namespace, name, owner, what)
         stored = decode_secret_value(secret, key)
         if stored:
             return stored

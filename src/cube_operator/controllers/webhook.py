@@ -6,14 +6,13 @@ Secret), the endpoint is deleted and created again, which issues a new secret.
 """
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from ..api import GROUP, VERSION, WebhookSpec
 from ..providers import Capability, NotFound
 from ._kube import NotFoundError
 from ._reconciler import Reconciler
-from ._secrets import decode_secret_value
+from ._secrets import decode_secret_value, foreign_secret, owned_by, write_owned_secret
 from ._sessions import ConfigProblem, ProviderSession
 from ._wiring import register_reconciler
 
@@ -50,11 +49,20 @@ class WebhookReconciler(Reconciler):
                                                "the operator cannot receive its deliveries")
         return receiver_url(base, session.provider_name, meta["namespace"], meta["name"])
 
-    async def secret_present(self, namespace: str, spec: WebhookSpec) -> bool:
+    @staticmethod
+    def owner(meta: dict[str, Any]) -> dict[str, Any]:
+        return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Webhook", "name": meta["name"], "uid": meta["uid"],
+                "controller": True}
+
+    async def secret_present(self, namespace: str, spec: WebhookSpec, meta: dict[str, Any]) -> bool:
+        """The signing secret is in its Secret, which this Webhook owns; a Secret of that
+        name made by someone else is a SecretConflict (it is never written)."""
         try:
             secret = await self.rt.kube.get_secret(namespace, spec.secret_ref.name)
         except NotFoundError:
             return False
+        if not owned_by(secret, meta["uid"]):
+            raise foreign_secret(namespace, spec.secret_ref.name, self.owner(meta), "spec.secretRef")
         return bool(decode_secret_value(secret, spec.secret_ref.key))
 
     async def converge(self, obj: dict[str, Any], spec: WebhookSpec, session: ProviderSession, target: str) -> float:
@@ -62,11 +70,14 @@ class WebhookReconciler(Reconciler):
         namespace = meta["namespace"]
         hooks = session.provider.webhooks
         assert hooks is not None
+        if not status.get("id"):
+            # Refused before any endpoint exists: the secret could never be stored.
+            await self.secret_present(namespace, spec, meta)
         if status.get("id"):
             why = None
             if status.get("url") != target or sorted(status.get("events") or []) != sorted(spec.events):
                 why = "url or events changed"
-            elif not await self.secret_present(namespace, spec):
+            elif not await self.secret_present(namespace, spec, meta):
                 why = f"the signing secret is missing from Secret {spec.secret_ref.name}"
             else:
                 try:
@@ -93,12 +104,9 @@ class WebhookReconciler(Reconciler):
         if not created.secret:
             await hooks.delete_webhook(created.id)
             raise ConfigProblem("ProviderError", f"{session.provider_name} returned no signing secret")
-        owner = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Webhook", "name": meta["name"],
-                 "uid": meta["uid"], "controller": True}
-        secret_b64 = base64.b64encode(created.secret.encode()).decode()
         try:
-            await self.rt.kube.apply_secret_data(namespace, spec.secret_ref.name,
-                                                 {spec.secret_ref.key: secret_b64}, owner=owner)
+            await write_owned_secret(self.rt.kube, namespace, spec.secret_ref.name, spec.secret_ref.key,
+                                     created.secret, self.owner(meta), what="spec.secretRef")
         except Exception:
             await hooks.delete_webhook(created.id)  # a secret nobody has is useless
             raise

@@ -479,3 +479,28 @@ async def test_list_rows_without_details_cost_one_get_and_keep_what_it_said(harn
         await reconciler.reconcile()
     assert h.provider.called("get_vm") == gets + 1
     assert cube["status"]["costPerHour"] == "0.0082" and cube["status"]["plan"] == "1"
+
+
+# -- Secrets a Cube may ship to its VM ------------------------------------------------------
+
+@pytest.mark.parametrize("field", ["sshPublicKeySecretRef", "userDataSecretRef"])
+async def test_the_credentials_secret_is_never_shipped_to_a_vm(harness: Harness, field: str) -> None:
+    h = harness
+    if field == "userDataSecretRef" and Capability.USER_DATA not in h.provider.capabilities:
+        field = "sshPublicKeySecretRef"
+    cube = h.cube(**{field: {"name": "creds", "key": "apiKey"}})
+    await reconcile(h, cube)
+    assert h.provider.called("create_vm") == 0
+    assert h.condition(cube)["reason"] == "SecretNotAllowed" and "ProviderConfig pc" in h.condition(cube)["message"]
+
+
+async def test_a_secret_the_operator_made_for_another_object_is_never_shipped(harness: Harness) -> None:
+    h = harness
+    h.kube.secrets[(NAMESPACE, "hook-secret")] = {
+        "metadata": {"name": "hook-secret", "labels": {"app.kubernetes.io/managed-by": "cube-operator"},
+                     "ownerReferences": [{"kind": "Webhook", "uid": "someone-else"}]},
+        "stringData": {"key": "ssh-ed25519 AAAA signing@secret"}}
+    cube = h.cube(sshPublicKeySecretRef={"name": "hook-secret", "key": "key"})
+    await reconcile(h, cube)
+    assert h.provider.called("create_vm") == 0
+    assert h.condition(cube)["reason"] == "SecretNotAllowed" and "another object" in h.condition(cube)["message"]
