@@ -4,10 +4,15 @@
 to verify with is known before the body is trusted (subscriptions made before this route
 had a provider segment used the same path). `POST /callbacks/{provider}/{namespace}/{name}`
 — one URL per Cube, for providers that take a callback per VM at create (CyberPanel); its
-secret is the one the operator generated for that Cube. The provider's verifier, from the registry,
-checks the signature; rejections are 4xx and change nothing: unsigned, wrongly signed or
-stale (401), oversized (413), replayed delivery id (409), malformed (400), unknown
-Webhook or provider (404).
+secret is the one the operator generated for that Cube. The provider's verifier, from the
+registry, checks the signature; rejections are 4xx and change nothing. Before a signature
+is good, every refusal is the same 401 (unknown provider, object or secret, unsigned,
+wrongly signed, stale), so a caller without the secret learns nothing about what exists;
+oversized is 413, slow 408. After it: a replay (the same delivery id, or the same signed
+body under another id) is 409, a malformed payload 400. Route lookups are cached (a flood
+of forged requests costs one API read per object per 30 s), a source with 60 rejections
+in a minute is answered 429 without any work, and deliveries about one VM cause at most
+one provider read per 2 s.
 
 The affected Cube is found through the provider-id index the reconcilers keep; only a
 replica that reconciles no such Cube (an HA standby) falls back to one list, after the
@@ -16,9 +21,11 @@ signature has been verified, to hand the event to the active replica.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -30,7 +37,6 @@ from ..providers import (
     VerifiedEvent,
     WebhookRejected,
     WebhookRejection,
-    WebhookVerifier,
     plugin_for,
 )
 from ._common import CALLBACK_PATH, PROVIDER_EVENT_ANNOTATION, callback_secret_name
@@ -45,6 +51,7 @@ logger = logging.getLogger("cube_operator.receiver")
 MAX_BODY_BYTES = 64 * 1024
 BODY_TIMEOUT_SECONDS = 10.0
 SEEN_DELIVERIES = 10_000
+REFRESH_SECONDS = 2.0
 
 
 class DeliveryLog:
@@ -85,10 +92,76 @@ def _reject(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """What a route's object says about verifying a delivery to it."""
+
+    config_name: str
+    secret: str | None = field(repr=False)
+    #: The Cube's provider id, for per-Cube callbacks (the event must be about it).
+    vm_id: str | None = None
+    cubes: frozenset[str] = frozenset()
+
+
+class Lookups:
+    """Subscriptions by route, cached: a flood of forged requests costs the API server one
+    read per object per ``ttl``, and unknown names are cached as unknown."""
+
+    def __init__(self, ttl: float = 30.0, miss_ttl: float = 10.0, size: int = 10_000) -> None:
+        self.ttl, self.miss_ttl, self.size = ttl, miss_ttl, size
+        self._entries: OrderedDict[tuple[str, ...], tuple[Subscription | None, float]] = OrderedDict()
+
+    def get(self, key: tuple[str, ...]) -> tuple[Subscription | None, float] | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        found, at = entry
+        if time.monotonic() - at > (self.ttl if found else self.miss_ttl):
+            del self._entries[key]
+            return None
+        return entry
+
+    def put(self, key: tuple[str, ...], found: Subscription | None) -> None:
+        self._entries[key] = (found, time.monotonic())
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+class FailureLimit:
+    """At most ``limit`` rejected requests per source address per ``window`` seconds; past
+    that a source is answered 429 without any work."""
+
+    def __init__(self, limit: int = 60, window: float = 60.0, size: int = 10_000) -> None:
+        self.limit, self.window, self.size = limit, window, size
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def blocked(self, source: str) -> bool:
+        times = self._failures.get(source)
+        if not times:
+            return False
+        cutoff = time.monotonic() - self.window
+        while times and times[0] < cutoff:
+            times.popleft()
+        return len(times) >= self.limit
+
+    def failed(self, source: str) -> None:
+        times = self._failures.setdefault(source, deque())
+        times.append(time.monotonic())
+        self._failures.move_to_end(source)
+        while len(self._failures) > self.size:
+            self._failures.popitem(last=False)
+
+
 class Receiver:
     def __init__(self, runtime_getter: Any = get_runtime) -> None:
         self._runtime = runtime_getter
         self.deliveries = DeliveryLog()
+        self.lookups = Lookups()
+        self.failures = FailureLimit()
+        # Provider reads made for deliveries, per VM: a burst of (even valid) deliveries
+        # about one VM costs one read per REFRESH_SECONDS.
+        self._refreshed: OrderedDict[tuple[str, str, str], float] = OrderedDict()
         self.accepted = 0
         self.rejected: dict[int, int] = {}
 
@@ -99,15 +172,22 @@ class Receiver:
         return app
 
     async def handle(self, request: web.Request) -> web.Response:
-        return await self._logged(request, "Webhook", self._handle)
+        return await self._receive(request, "webhooks")
 
     async def handle_callback(self, request: web.Request) -> web.Response:
-        return await self._logged(request, "Cube", self._handle_callback)
+        return await self._receive(request, "cubes")
 
-    async def _logged(self, request: web.Request, kind: str, handler: Any) -> web.Response:
-        response: web.Response = await handler(request)
+    async def _receive(self, request: web.Request, plural: str) -> web.Response:
+        source = request.remote or "unknown"
+        if self.failures.blocked(source):
+            response = _reject(429, "too many rejected deliveries from this address; try again later")
+        else:
+            response = await self._handle(request, plural)
+            if response.status >= 400 and response.status != 409:
+                self.failures.failed(source)
         if response.status >= 400:
             self.rejected[response.status] = self.rejected.get(response.status, 0) + 1
+            kind = "Webhook" if plural == "webhooks" else "Cube"
             logger.warning("rejected %s delivery for %s %s/%s: %s %s",
                            request.match_info.get("provider"), kind, request.match_info.get("namespace"),
                            request.match_info.get("name"), response.status, response.text)
@@ -123,91 +203,89 @@ class Receiver:
         except TimeoutError:
             return _reject(408, f"body not received within {BODY_TIMEOUT_SECONDS:.0f}s")
 
-    async def _config_of(self, runtime: Runtime, namespace: str, ref: dict[str, Any], provider: str,
-                         what: str) -> str | web.Response:
+    async def _handle(self, request: web.Request, plural: str) -> web.Response:
+        runtime: Runtime = self._runtime()
+        provider = request.match_info["provider"]
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        plugin = plugin_for(provider)
+        verify = plugin.verify_webhook if plugin is not None else None
+        if plural == "cubes" and plugin is not None and Capability.CREATE_CALLBACK not in plugin.capabilities:
+            verify = None
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        key = (plural, provider, namespace, name)
+        cached = self.lookups.get(key)
+        fresh = cached is None
+        found = await self._lookup(runtime, *key) if cached is None else cached[0]
+        if cached is None:
+            self.lookups.put(key, found)
+        # Unknown provider, object or secret and a wrong signature are answered alike: a
+        # caller without the secret learns nothing about what exists.
+        if verify is None or found is None or not found.secret:
+            return _reject(401, "signature does not match")
         try:
-            config = await runtime.sessions.provider_config(namespace, str(ref.get("name", "")))
+            try:
+                event = verify(request.headers, body, found.secret, time.time())
+            except WebhookRejected as rejected:
+                if fresh or rejected.reason not in (WebhookRejection.BAD_SIGNATURE,) or (
+                        cached is not None and time.monotonic() - cached[1] < 5.0):
+                    raise
+                # The secret may have been rotated since it was cached: read it once more.
+                found = await self._lookup(runtime, *key)
+                self.lookups.put(key, found)
+                if found is None or not found.secret:
+                    raise
+                event = verify(request.headers, body, found.secret, time.time())
+            # A replay is known by what is signed (the body), not only by the delivery id
+            # beside it, which an attacker holding one signed body could vary.
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            if event.delivery_id in self.deliveries or digest in self.deliveries:
+                raise WebhookRejected(WebhookRejection.REPLAY, "delivery already processed")
+            if found.vm_id is not None and event.vm_id != found.vm_id:
+                raise WebhookRejected(WebhookRejection.MALFORMED, "the event is about another VM than this Cube's")
+        except WebhookRejected as rejected:
+            if rejected.http_status == 401:
+                return _reject(401, "signature does not match")
+            return _reject(rejected.http_status, rejected.message)
+        self.deliveries.add(event.delivery_id)
+        self.deliveries.add(digest)
+        await self.refresh(runtime, namespace, found.config_name, event, cubes=set(found.cubes) or None)
+        self.accepted += 1
+        return web.json_response({"ok": True})
+
+    async def _lookup(self, runtime: Runtime, plural: str, provider: str, namespace: str,
+                      name: str) -> Subscription | None:
+        """The route's object, its ProviderConfig (of ``provider``) and its secret; None if
+        any is missing (the caller cannot tell which)."""
+        try:
+            obj = await runtime.kube.get_custom(plural, namespace, name)
+        except NotFoundError:
+            return None
+        spec = obj.get("spec") or {}
+        config_name = str((spec.get("providerConfigRef") or {}).get("name", ""))
+        try:
+            config = await runtime.sessions.provider_config(namespace, config_name)
         except ConfigProblem:
-            return _reject(404, f"the {what}'s ProviderConfig does not exist")
+            return None
         if (config.get("spec") or {}).get("provider") != provider:
-            return _reject(404, f"{what} {namespace}/{ref.get('name', '')} is not a {provider} object")
-        return str(ref.get("name", ""))
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        runtime: Runtime = self._runtime()
-        provider = request.match_info["provider"]
-        namespace, name = request.match_info["namespace"], request.match_info["name"]
-        plugin = plugin_for(provider)
-        if plugin is None or plugin.verify_webhook is None:
-            return _reject(404, f"no webhook receiver for provider {provider!r}")
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
-        try:
-            webhook = await runtime.kube.get_custom("webhooks", namespace, name)
-        except NotFoundError:
-            return _reject(404, "no such Webhook")
-        config_name = await self._config_of(runtime, namespace, (webhook.get("spec") or {}).get("providerConfigRef")
-                                            or {}, provider, "Webhook")
-        if isinstance(config_name, web.Response):
-            return config_name
-        secret_ref = (webhook.get("spec") or {}).get("secretRef") or {}
-        try:
-            secret = decode_secret_value(await runtime.kube.get_secret(namespace, secret_ref.get("name", "")),
-                                         secret_ref.get("key", "secret"))
-        except NotFoundError:
-            secret = None
-        return await self._accept(runtime, request, plugin.verify_webhook, body, secret, namespace, config_name)
-
-    async def _handle_callback(self, request: web.Request) -> web.Response:
-        """A per-VM callback (CyberPanel's deployment webhook): the URL names the Cube, and
-        the secret is the one the operator generated for that Cube (in a Secret it owns)."""
-        runtime: Runtime = self._runtime()
-        provider = request.match_info["provider"]
-        namespace, name = request.match_info["namespace"], request.match_info["name"]
-        plugin = plugin_for(provider)
-        if plugin is None or plugin.verify_webhook is None or Capability.CREATE_CALLBACK not in plugin.capabilities:
-            return _reject(404, f"no callback receiver for provider {provider!r}")
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
-        try:
-            cube = await runtime.kube.get_custom("cubes", namespace, name)
-        except NotFoundError:
-            return _reject(404, "no such Cube")
-        config_name = await self._config_of(runtime, namespace, (cube.get("spec") or {}).get("providerConfigRef")
-                                            or {}, provider, "Cube")
-        if isinstance(config_name, web.Response):
-            return config_name
+            return None
+        if plural == "webhooks":
+            secret_ref = spec.get("secretRef") or {}
+            try:
+                stored = await runtime.kube.get_secret(namespace, str(secret_ref.get("name", "")))
+            except NotFoundError:
+                return None
+            return Subscription(config_name, decode_secret_value(stored, str(secret_ref.get("key", "secret"))))
         try:
             stored = await runtime.kube.get_secret(namespace, callback_secret_name(name))
         except NotFoundError:
-            stored = None
+            return None
         # Only the Secret the operator made for this very Cube holds its callback secret.
-        secret = (decode_secret_value(stored, "secret")
-                  if stored is not None and owned_by(stored, cube["metadata"]["uid"]) else None)
-        vm_id = (cube.get("status") or {}).get("id")
-        return await self._accept(runtime, request, plugin.verify_webhook, body, secret, namespace, config_name,
-                                  vm_id=vm_id, cubes={name})
-
-    async def _accept(self, runtime: Runtime, request: web.Request, verify: WebhookVerifier, body: bytes,
-                      secret: str | None, namespace: str, config_name: str, *, vm_id: str | None = None,
-                      cubes: set[str] | None = None) -> web.Response:
-        """Verify, de-duplicate, refresh: the same for every route."""
-        if not secret:
-            return _reject(401, "signature does not match")
-        try:
-            event = verify(request.headers, body, secret, time.time())
-            if event.delivery_id in self.deliveries:
-                raise WebhookRejected(WebhookRejection.REPLAY, "delivery already processed")
-            if vm_id is not None and event.vm_id != vm_id:
-                raise WebhookRejected(WebhookRejection.MALFORMED, "the event is about another VM than this Cube's")
-        except WebhookRejected as rejected:
-            return _reject(rejected.http_status, rejected.message)
-        await self.refresh(runtime, namespace, config_name, event, cubes=cubes)
-        self.deliveries.add(event.delivery_id)
-        self.accepted += 1
-        return web.json_response({"ok": True})
+        if not owned_by(stored, obj["metadata"]["uid"]):
+            return None
+        return Subscription(config_name, decode_secret_value(stored, "secret"),
+                            vm_id=(obj.get("status") or {}).get("id"), cubes=frozenset({name}))
 
     async def refresh(self, runtime: Runtime, namespace: str, config_name: str, event: VerifiedEvent, *,
                       cubes: set[str] | None = None) -> None:
@@ -224,6 +302,21 @@ class Receiver:
                 "annotations": {PROVIDER_EVENT_ANNOTATION: f"{event.event} {event.delivery_id}"}})
         if not local:
             return
+        key = (namespace, config_name, event.vm_id)
+        last = self._refreshed.get(key)
+        if last is not None and time.monotonic() - last < REFRESH_SECONDS and not event.vm_gone:
+            pass  # read moments ago: the kick below is enough
+        else:
+            self._refreshed[key] = time.monotonic()
+            self._refreshed.move_to_end(key)
+            while len(self._refreshed) > SEEN_DELIVERIES:
+                self._refreshed.popitem(last=False)
+            await self._read_vm(runtime, namespace, config_name, event)
+        for cube in sorted(local):
+            logger.info("webhook %s: refreshing Cube %s/%s", event.event, namespace, cube)
+            runtime.kick("cubes", namespace, cube)
+
+    async def _read_vm(self, runtime: Runtime, namespace: str, config_name: str, event: VerifiedEvent) -> None:
         try:
             session = await runtime.sessions.session(namespace, config_name, require_ready=False)
         except ConfigProblem as problem:
@@ -240,6 +333,3 @@ class Receiver:
                 # The event is still a reason to look: the daemon re-reads on its own.
                 logger.info("webhook %s for VM %s: refresh deferred (%s)", event.event, event.vm_id,
                             type(error).__name__)
-        for cube in sorted(local):
-            logger.info("webhook %s: refreshing Cube %s/%s", event.event, namespace, cube)
-            runtime.kick("cubes", namespace, cube)

@@ -1,0 +1,109 @@
+"""The receiver over real HTTP on loopback (an in-memory Kubernetes behind it): what an
+unauthenticated caller can learn and cost, and replays of one signed body."""
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from cube_operator.controllers._runtime import OperatorOptions, Runtime
+from cube_operator.controllers._sessions import SessionRegistry
+from cube_operator.controllers.receiver import Receiver
+from cube_operator.providers.krova import sign_seed
+from support.fake_provider import NAMESPACE, FakeKube
+
+SECRET = "whsec_unit"
+
+
+class CountingKube(FakeKube):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        self.reads += 1
+        return await super().get_custom(plural, namespace, name)
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any]:
+        self.reads += 1
+        return await super().get_secret(namespace, name)
+
+
+@pytest.fixture
+async def served(unused_tcp_port: int) -> AsyncIterator[tuple[str, CountingKube, Receiver]]:
+    kube = CountingKube()
+    kube.add("providerconfigs", {"metadata": {"name": "krova", "namespace": NAMESPACE},
+                                 "spec": {"provider": "krova", "credentialsSecretRef": {"name": "creds"},
+                                          "krova": {"spaceId": "sp_1"}}})
+    kube.add("webhooks", {"metadata": {"name": "events", "namespace": NAMESPACE},
+                          "spec": {"providerConfigRef": {"name": "krova"},
+                                   "secretRef": {"name": "events-secret", "key": "secret"}}})
+    kube.secrets[(NAMESPACE, "events-secret")] = {"stringData": {"secret": SECRET}}
+    runtime = Runtime(options=OperatorOptions(), kube=kube, sessions=SessionRegistry(kube, 1.0))  # type: ignore[arg-type]
+    receiver = Receiver(lambda: runtime)
+    app_runner = web.AppRunner(receiver.app())
+    await app_runner.setup()
+    await web.TCPSite(app_runner, "127.0.0.1", unused_tcp_port).start()
+    try:
+        yield f"http://127.0.0.1:{unused_tcp_port}", kube, receiver
+    finally:
+        await app_runner.cleanup()
+
+
+def delivery(event_id: str = "evt_1") -> bytes:
+    return json.dumps({"id": event_id, "event": "cube.running", "data": {"id": "cube_1"}}).encode()
+
+
+async def post(base: str, path: str, body: bytes, signature: str | None,
+               delivery_id: str = "dlv_1") -> httpx.Response:
+    headers = {"X-Krova-Delivery": delivery_id, "X-Krova-Event": "cube.running"}
+    if signature is not None:
+        headers["X-Krova-Signature"] = signature
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.post(base + path, content=body, headers=headers)
+
+
+async def test_unknown_objects_and_bad_signatures_are_answered_alike(served: Any) -> None:
+    base, _, _ = served
+    body = delivery()
+    answers = [
+        await post(base, f"/webhooks/krova/{NAMESPACE}/events", body, sign_seed("wrong", body)),
+        await post(base, f"/webhooks/krova/{NAMESPACE}/events", body, None),
+        await post(base, f"/webhooks/krova/{NAMESPACE}/nobody", body, sign_seed(SECRET, body)),
+        await post(base, "/webhooks/krova/elsewhere/events", body, sign_seed(SECRET, body)),
+        await post(base, f"/webhooks/nokyc/{NAMESPACE}/events", body, sign_seed(SECRET, body)),
+        await post(base, f"/webhooks/aws/{NAMESPACE}/events", body, sign_seed(SECRET, body)),
+        await post(base, f"/callbacks/krova/{NAMESPACE}/events", body, sign_seed(SECRET, body)),
+    ]
+    assert {(a.status_code, a.text) for a in answers} == {(401, answers[0].text)}, [a.text for a in answers]
+
+
+async def test_a_flood_of_forgeries_costs_few_reads_and_is_cut_off(served: Any) -> None:
+    base, kube, _ = served
+    body = delivery()
+    statuses = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        for i in range(100):
+            name = "events" if i % 2 else f"guess-{i % 5}"
+            response = await client.post(f"{base}/webhooks/krova/{NAMESPACE}/{name}", content=body,
+                                         headers={"X-Krova-Signature": sign_seed("forged", body),
+                                                  "X-Krova-Delivery": f"dlv_{i}"})
+            statuses.append(response.status_code)
+    assert statuses[:60] == [401] * 60 and set(statuses[60:]) == {429}
+    assert kube.reads <= 12, kube.reads  # the route lookups are cached, misses too
+
+
+async def test_one_signed_body_counts_once_whatever_its_delivery_id(served: Any) -> None:
+    base, _, receiver = served
+    body = delivery("evt_replayed")
+    first = await post(base, f"/webhooks/krova/{NAMESPACE}/events", body, sign_seed(SECRET, body), "dlv_a")
+    again = [await post(base, f"/webhooks/krova/{NAMESPACE}/events", body, sign_seed(SECRET, body), f"dlv_{i}")
+             for i in range(5)]
+    assert first.status_code == 200 and {a.status_code for a in again} == {409}
+    assert receiver.accepted == 1
+    other = delivery("evt_other")
+    assert (await post(base, f"/webhooks/krova/{NAMESPACE}/events", other, sign_seed(SECRET, other), "dlv_b")).status_code == 200
