@@ -30,6 +30,26 @@ class UserDataFilter(logging.Filter):
         return True
 
 
+#: How a TemporaryError for an expected wait starts (``kopf.TemporaryError(WAITING + ...)``).
+WAITING = "waiting: "
+_TEMPORARY = "failed temporarily: "
+
+
+class ExpectedWaitFilter(logging.Filter):
+    """kopf logs every TemporaryError at ERROR ("Handler ... failed temporarily: ...").
+    Waiting for a provider to finish a delete is routine (INFO); a retried failure is a
+    WARNING. Real errors keep their level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.name.startswith("kopf"):
+            message = record.getMessage()
+            if _TEMPORARY in message:
+                level = logging.INFO if (_TEMPORARY + WAITING) in message else logging.WARNING
+                record.msg, record.args = message.replace(_TEMPORARY + WAITING, "waiting: "), ()
+                record.levelno, record.levelname = level, logging.getLevelName(level)
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -55,6 +75,7 @@ def configure_logging(fmt: str, level: str) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
     handler.addFilter(UserDataFilter())
+    handler.addFilter(ExpectedWaitFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from cube_operator._logging import JsonFormatter
 
@@ -43,3 +44,65 @@ def test_an_ssh_key_is_one_key() -> None:
     for bad in (ok + "\nssh-rsa AAAAB3Nza attacker@evil", ok + "\n", "ssh-ed25519 !!not-base64"):
         with pytest.raises(ValidationError):
             CubeSpec.model_validate({**base, "sshPublicKey": bad})
+
+
+def test_expected_waits_are_info_and_retried_failures_warnings() -> None:
+    from cube_operator._logging import WAITING, ExpectedWaitFilter
+
+    def kopf_record(text: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", logging.ERROR, __file__, 1,
+                                 "Handler 'cubes-deleted' failed temporarily: %s", (text,), None)
+
+    waiting = kopf_record(WAITING + "waiting for krova to delete VM cube_1 (state deleting)")
+    assert ExpectedWaitFilter().filter(waiting)
+    assert waiting.levelno == logging.INFO and "failed" not in waiting.getMessage()
+    assert "waiting for krova to delete VM cube_1" in waiting.getMessage()
+    outage = kopf_record("krova is unavailable: HTTP 503")
+    assert ExpectedWaitFilter().filter(outage) and outage.levelno == logging.WARNING
+    real = logging.LogRecord("kopf.objects", logging.ERROR, __file__, 1, "Handler crashed", (), None)
+    assert ExpectedWaitFilter().filter(real) and real.levelno == logging.ERROR
+
+
+async def test_an_api_outage_is_one_warning_per_object_without_a_traceback(caplog: Any, monkeypatch: Any) -> None:
+    import asyncio
+
+    import httpx
+
+    from cube_operator.controllers._common import run_daemon_loop
+    from cube_operator.controllers._kube import KubeError
+
+    class Stop:
+        def __init__(self) -> None:
+            self.flag = False
+
+        def __bool__(self) -> bool:
+            return self.flag
+
+        async def wait(self) -> None:
+            while not self.flag:
+                await asyncio.sleep(0.001)
+
+    stopped = Stop()
+    outcomes: list[BaseException | None] = [httpx.ConnectError("refused"), KubeError(503, "", "down"),
+                                            httpx.ReadTimeout("slow"), None, ValueError("a bug")]
+
+    async def reconcile() -> float:
+        outcome = outcomes.pop(0) if outcomes else None
+        if not outcomes:
+            stopped.flag = True
+        if outcome is not None:
+            raise outcome
+        return 0.0
+
+    kick = asyncio.Event()
+    logger = logging.getLogger("test.outage")
+    async def no_wait(event: asyncio.Event, timeout: float) -> bool:
+        return False  # the loop's sleeps, skipped
+    monkeypatch.setattr("cube_operator.controllers._common.wait_for_kick", no_wait)
+    with caplog.at_level(logging.INFO, logger="test.outage"):
+        await run_daemon_loop("Cube", reconcile, kick, stopped, logger)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "unavailable" in warnings[0].getMessage() and not warnings[0].exc_info
+    assert any("answers again" in r.getMessage() for r in caplog.records)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info  # a real bug keeps its traceback

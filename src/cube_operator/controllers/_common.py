@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import kopf
 
 from ..metrics import RECONCILES
@@ -23,6 +24,7 @@ from ..providers import (
     Unauthorized,
     Unsupported,
 )
+from ._kube import KubeError
 from ._runtime import wait_for_kick
 
 PAUSED_ANNOTATION = "cube-operator.io/paused"
@@ -57,6 +59,7 @@ TERMINAL_REASONS: tuple[str, ...] = (
     "ProviderRejected", "ProviderError", "ImmutableFieldChanged", "CrossNamespaceReference",
     "ExternalResourceNotFound", "SnapshotFailed", "ReceiverDisabled", "DuplicateExternalResource",
     "ProviderSuspended", "Outbid", "ProvisioningFailed", "SecretConflict",
+    "SecretNotAllowed",
 )
 
 
@@ -117,21 +120,32 @@ async def run_daemon_loop(
 ) -> None:
     """Reconcile, then sleep until kicked, the returned delay passes, or the daemon stops."""
     failures = 0
+    in_outage = False
     while not stopped:
         try:
             delay = await reconcile()
-            failures = 0
+            if in_outage:
+                logger.info("the Kubernetes API answers again; reconciling normally")
+            failures, in_outage = 0, False
             RECONCILES.labels(kind, "success").inc()
         except asyncio.CancelledError:
             raise
         except kopf.TemporaryError as error:
             delay = float(error.delay or 5)
             RECONCILES.labels(kind, "retry").inc()
-        except Exception:
+        except Exception as error:
             failures += 1
             delay = min(2.0 ** failures, 60.0)
             RECONCILES.labels(kind, "error").inc()
-            logger.exception("reconcile failed; retrying in %.0fs", delay)
+            if is_api_outage(error):
+                # One WARNING per object per outage, without a traceback (DEBUG has it).
+                if not in_outage:
+                    logger.warning("the Kubernetes API is unavailable (%s); retrying with backoff, "
+                                   "next in %.0fs", api_error_text(error), delay)
+                in_outage = True
+                logger.debug("reconcile failed; retrying in %.0fs", delay, exc_info=True)
+            else:
+                logger.exception("reconcile failed; retrying in %.0fs", delay)
         if stopped:
             break
         stop_waiter = asyncio.ensure_future(stopped.wait())
@@ -141,6 +155,17 @@ async def run_daemon_loop(
         finally:
             for waiter in (stop_waiter, kick_waiter):
                 waiter.cancel()
+
+
+def is_api_outage(error: BaseException) -> bool:
+    """The Kubernetes API did not answer, or answered that it cannot now (5xx, 429)."""
+    if isinstance(error, httpx.TransportError):
+        return True
+    return isinstance(error, KubeError) and (error.status >= 500 or error.status == 429)
+
+
+def api_error_text(error: BaseException) -> str:
+    return f"HTTP {error.status}" if isinstance(error, KubeError) else type(error).__name__
 
 
 def newer(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import kopf
 from pydantic import BaseModel, ValidationError
 
+from .._logging import WAITING
 from ..metrics import observe_ready
 from ..providers import Capability, ProviderError
 from ._common import (
@@ -219,7 +220,8 @@ class Reconciler(ABC):
         try:
             message = await self.delete_remote(memo)
         except DeletionPending as pending:
-            raise kopf.TemporaryError(str(pending), delay=pending.delay) from None
+            # An expected wait: logged at INFO (see _logging.ExpectedWaitFilter).
+            raise kopf.TemporaryError(WAITING + str(pending), delay=pending.delay) from None
         except ProviderError as error:
             _reason, text, _terminal = provider_error_reason(error)
             await self.blocked("DeletionBlocked", f"provider object {status.get('id') or ''} not "
