@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
                           "NoKYC only deliver to https URLs (default: plain HTTP)")
     run.add_argument("--webhook-tls-key", default=os.environ.get("CUBE_OPERATOR_WEBHOOK_TLS_KEY"),
                      help="PEM private key for --webhook-tls-cert")
+    run.add_argument("--budget-scale", type=float, default=1.0, metavar="X",
+                     help="for simulators whose clock runs X times faster: every provider's documented "
+                          "rate limit is X times faster too (default 1: real providers)")
     run.add_argument("--log-format", choices=("text", "json"),
                      default=os.environ.get("CUBE_OPERATOR_LOG_FORMAT", "text"))
     run.add_argument("--log-level", default=os.environ.get("CUBE_OPERATOR_LOG_LEVEL", "info"),
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             webhook_tls=(args.webhook_tls_cert, args.webhook_tls_key)
             if args.webhook_tls_cert or args.webhook_tls_key else None,
             priority=args.priority,
+            budget_scale=args.budget_scale,
         )
         return 0
     if args.command == "dev":

@@ -25,8 +25,10 @@ def run_operator(
     webhook_public_url: str | None = None,
     webhook_tls: tuple[str, str] | None = None,
     priority: int | None = None,
+    budget_scale: float = 1.0,
 ) -> None:
     configure_logging(log_format, log_level)
+    controllers.options.budget_scale = budget_scale
     controllers.options.poll_interval = poll_interval
     controllers.options.metrics_port = metrics_port
     controllers.options.webhook_port = webhook_port

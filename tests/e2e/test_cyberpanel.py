@@ -68,7 +68,7 @@ def cp() -> Iterator[CyberPanel]:
 
 @pytest.fixture(scope="module")
 def operator(cluster: Cluster, cp: CyberPanel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    op = Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("op-cp") / "operator.log")
+    op = Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("op-cp") / "operator.log", budget_scale=TIME_SCALE)
     op.start()
     yield op
     op.stop()
@@ -85,9 +85,7 @@ def team_namespace(cluster: Cluster, cp: CyberPanel, *, poll: int = 1) -> str:
          "stringData": {"apiKey": KEY}},
         {"apiVersion": API, "kind": "ProviderConfig", "metadata": {"name": "cyberpanel", "namespace": namespace},
          "spec": {"provider": "cyberpanel", "endpoint": cp.url, "cyberpanel": {"hostnameDomain": DOMAIN},
-                  "credentialsSecretRef": {"name": "cp-credentials"}, "pollIntervalSeconds": poll,
-                  # The simulator runs 20x fast: so may the client's per-minute budget.
-                  "rateLimit": {"requests": 600, "periodSeconds": 60}}},
+                  "credentialsSecretRef": {"name": "cp-credentials"}, "pollIntervalSeconds": poll}},
     ])
     cluster.kubectl("wait", "--for=condition=Ready", "providerconfig/cyberpanel", "-n", namespace, "--timeout=30s")
     return namespace

@@ -65,7 +65,7 @@ def luna() -> Iterator[Luna]:
 
 @pytest.fixture(scope="module")
 def operator(cluster: Cluster, luna: Luna, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    op = Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("op-luna") / "operator.log")
+    op = Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("op-luna") / "operator.log", budget_scale=TIME_SCALE)
     op.start()
     yield op
     op.stop()

@@ -102,7 +102,7 @@ def nokyc(tls: tuple[Path, Path]) -> Iterator[NoKyc]:
 def operator(cluster: Cluster, nokyc: NoKyc, tls: tuple[Path, Path],
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
     op = Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("op-nokyc") / "operator.log",
-                  args=["--webhook-tls-cert", str(tls[0]), "--webhook-tls-key", str(tls[1])])
+                  budget_scale=TIME_SCALE, args=["--webhook-tls-cert", str(tls[0]), "--webhook-tls-key", str(tls[1])])
     op.start()
     yield op
     op.stop()
@@ -113,8 +113,6 @@ def provider_config(namespace: str, nokyc: NoKyc, secret: str = "nokyc-credentia
     return {"apiVersion": API, "kind": "ProviderConfig", "metadata": {"name": "nokyc", "namespace": namespace},
             "spec": {"provider": "nokyc", "endpoint": nokyc.url, "nokyc": {},
                      "credentialsSecretRef": {"name": secret, "key": "token"},
-                     # NoKYC's burst of 10 refilling 1/s, time-scaled like the simulator.
-                     "rateLimit": {"requests": 10, "periodSeconds": 10 / TIME_SCALE},
                      "pollIntervalSeconds": 1}}
 
 

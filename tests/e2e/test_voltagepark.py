@@ -66,7 +66,7 @@ def vp() -> Iterator[Vp]:
 
 @pytest.fixture(scope="module")
 def operator(cluster: Cluster, vp: Vp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    op = Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("op-vp") / "operator.log")
+    op = Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("op-vp") / "operator.log", budget_scale=TIME_SCALE)
     op.start()
     yield op
     op.stop()

@@ -142,6 +142,8 @@ class Operator:
     metrics_port: int = field(default_factory=free_port)
     webhook_port: int = field(default_factory=free_port)
     liveness_port: int = field(default_factory=free_port)
+    # The simulators run TIME_SCALE times faster, so may the providers' documented limits.
+    budget_scale: float = TIME_SCALE
 
     @property
     def metrics_url(self) -> str:
@@ -157,7 +159,8 @@ class Operator:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", str(self.liveness_port),
              "--metrics-port", str(self.metrics_port), "--webhook-port", str(self.webhook_port),
-             "--poll-interval", "2", "--log-level", "debug", *self.args],
+             "--poll-interval", "2", "--log-level", "debug", "--budget-scale", str(self.budget_scale),
+             *self.args],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
@@ -191,7 +194,6 @@ def provider_config(namespace: str, krova: Krova, *, api_key_secret: str = "krov
          "spec": {"provider": "krova", "endpoint": krova.url,
                   "credentialsSecretRef": {"name": api_key_secret, "key": "apiKey"},
                   "krova": {"spaceId": space_id},
-                  "rateLimit": {"requests": 10, "periodSeconds": 60 / TIME_SCALE},
                   "pollIntervalSeconds": 1}},
     ]
 

@@ -19,6 +19,9 @@ class OperatorOptions:
     metrics_port: int | None = None
     # (certificate, key) PEM files: the receiver serves HTTPS.
     webhook_tls: tuple[str, str] | None = None
+    # Simulators whose clock runs N times faster: every documented rate limit is N times
+    # faster too (the sandbox and tests; 1 against real providers).
+    budget_scale: float = 1.0
 
     def receiver_base_url(self) -> str | None:
         if self.webhook_public_url:

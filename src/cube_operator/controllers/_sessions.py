@@ -139,13 +139,13 @@ class SessionRegistry:
     CACHE_SECONDS = 5.0
 
     def __init__(self, kube: Kube, default_poll_interval: float, observer: Any = None, *,
-                 plugins: Mapping[str, ProviderPlugin] | None = None) -> None:
+                 plugins: Mapping[str, ProviderPlugin] | None = None, budget_scale: float = 1.0) -> None:
         self.kube = kube
         self.default_poll_interval = default_poll_interval
         self.observer = observer
         # None: the provider registry. Tests hand in their own (an in-memory provider).
         self.plugins = plugins
-        self.budgets = BudgetPool()
+        self.budgets = BudgetPool(budget_scale)
         self._sessions: dict[tuple[str, str], ProviderSession] = {}
         self._looked_up: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
@@ -228,9 +228,13 @@ class SessionRegistry:
                 return current
             override = ((spec.rate_limit.requests, spec.rate_limit.period_seconds)
                         if spec.rate_limit else None)
+            refused = self.budgets.check_override(plugin, override) if override else None
+            if refused:
+                raise ConfigProblem("InvalidSpec", refused)
             connection = ProviderConnection(
                 endpoint=spec.endpoint, credentials=credentials, settings=settings,
-                budgets=self.budgets.budgets(plugin, account, override), observer=self.observer)
+                budgets=self.budgets.budgets(plugin, account, override, endpoint=spec.endpoint),
+                observer=self.observer)
             try:
                 provider = plugin.build(connection)
             except ValueError as error:

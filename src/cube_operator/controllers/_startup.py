@@ -40,7 +40,8 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.queueing.error_delays = (1, 2, 5, 10, 30, 60)
     kube = Kube()
     set_runtime(Runtime(options=options, kube=kube,
-                        sessions=SessionRegistry(kube, options.poll_interval, observer=MetricsObserver())))
+                        sessions=SessionRegistry(kube, options.poll_interval, observer=MetricsObserver(),
+                                                          budget_scale=options.budget_scale)))
     await _servers.start(metrics_port=options.metrics_port, webhook_port=options.webhook_port,
                          webhook_tls=options.webhook_tls)
     logger.info("cube-operator started (poll interval %ss, metrics port %s, webhook port %s)",

@@ -43,7 +43,7 @@ from ._common import (
 from ._conditions import now_rfc3339, seconds_since
 from ._reconciler import DeletionPending, Reconciler
 from ._runtime import Runtime
-from ._secrets import ensure_owned_secret, generate_password, read_secret_value
+from ._secrets import ensure_owned_secret, generate_password, read_material
 from ._sessions import ConfigProblem, ProviderSession, unsupported
 from ._wiring import register_reconciler
 
@@ -170,14 +170,10 @@ class CubeReconciler(Reconciler):
         namespace = obj["metadata"]["namespace"]
         ssh_key = spec.ssh_public_key
         if spec.ssh_public_key_secret_ref:
-            ref = spec.ssh_public_key_secret_ref
-            ssh_key = await read_secret_value(self.rt.kube, namespace, ref.name, ref.key,
-                                              what="spec.sshPublicKeySecretRef")
+            ssh_key = await self.material(obj, spec.ssh_public_key_secret_ref, "spec.sshPublicKeySecretRef")
         user_data = spec.user_data
         if spec.user_data_secret_ref:
-            ref = spec.user_data_secret_ref
-            user_data = await read_secret_value(self.rt.kube, namespace, ref.name, ref.key,
-                                                what="spec.userDataSecretRef")
+            user_data = await self.material(obj, spec.user_data_secret_ref, "spec.userDataSecretRef")
         capabilities = session.provider.capabilities
         root_password = (await self.root_password(obj, spec)
                          if Capability.ROOT_PASSWORD in capabilities else None)
@@ -218,10 +214,18 @@ class CubeReconciler(Reconciler):
         namespace = obj["metadata"]["namespace"]
         ref = spec.root_password_secret_ref
         if ref:
-            return await read_secret_value(self.rt.kube, namespace, ref.name, ref.key,
-                                           what="spec.rootPasswordSecretRef")
+            return await self.material(obj, ref, "spec.rootPasswordSecretRef")
         return await ensure_owned_secret(self.rt.kube, namespace, self.root_password_secret(obj, spec), "password",
                                          self.owner(obj), generate_password, what="the generated root password")
+
+    async def material(self, obj: dict[str, Any], ref: Any, what: str) -> str:
+        """A Secret value shipped to the VM, never from a credentials Secret (see read_material)."""
+        namespace = obj["metadata"]["namespace"]
+        credentials = {
+            str(((pc.get("spec") or {}).get("credentialsSecretRef") or {}).get("name")): pc["metadata"]["name"]
+            for pc in await self.rt.kube.list_custom("providerconfigs", namespace)}
+        return await read_material(self.rt.kube, namespace, ref.name, ref.key, what=what, credentials=credentials,
+                                   owner_uid=obj["metadata"]["uid"])
 
     async def reconcile_with(self, session: ProviderSession, obj: dict[str, Any], spec: CubeSpec) -> float:
         status = obj.get("status") or {}

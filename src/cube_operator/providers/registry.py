@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -52,12 +52,19 @@ class CredentialKey:
 
 @dataclass(frozen=True)
 class BudgetDefault:
-    """A documented provider limit: ``limit`` calls of ``kinds`` per ``period`` seconds."""
+    """A documented provider limit: ``limit`` calls of ``kinds`` per ``period`` seconds,
+    counted per provider account, or per client address (``per="endpoint"``: every
+    account the operator uses shares its egress address, so they share the budget)."""
 
     name: str
     limit: int
     period: float
     kinds: frozenset[CallKind]
+    per: Literal["account", "endpoint"] = "account"
+
+    @property
+    def rate(self) -> float:
+        return self.limit / self.period
 
 
 @dataclass(frozen=True)
@@ -128,24 +135,53 @@ def account_key(provider: str, endpoint: str | None, credentials: Mapping[str, s
 
 
 class BudgetPool:
-    """Rate budgets per provider account, shared by every client of that account."""
+    """Rate budgets as the provider counts them — per account, or per client address —
+    shared by every client they cover.
 
-    def __init__(self) -> None:
+    ``scale`` (operator setting, for simulators whose clock runs faster) divides every
+    period. A ProviderConfig's ``spec.rateLimit`` may only lower its own share: it adds a
+    budget of its own on top of the shared ones and never changes them, so one tenant's
+    setting cannot starve another or exceed what the provider allows.
+    """
+
+    def __init__(self, scale: float = 1.0) -> None:
+        if scale <= 0:
+            raise ValueError("scale must be positive")
+        self.scale = scale
         self._limiters: dict[tuple[Any, ...], RateLimiter] = {}
 
-    def budgets(self, plugin: ProviderPlugin, account: str,
-                override: tuple[int, float] | None = None) -> tuple[RateBudget, ...]:
-        """The plugin's budgets for ``account``; ``override`` (requests, seconds) replaces
-        the first, primary budget (a ProviderConfig's ``spec.rateLimit``)."""
+    def _limiter(self, key: tuple[Any, ...], limit: int, period: float) -> RateLimiter:
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = self._limiters[key] = RateLimiter(limit, period)
+        return limiter
+
+    def check_override(self, plugin: ProviderPlugin, override: tuple[int, float]) -> str | None:
+        """Why ``override`` (requests, seconds) is refused, or None: it may not allow more
+        than the provider's first documented budget."""
+        if not plugin.budgets:
+            return None
+        first = plugin.budgets[0]
+        requests, seconds = override
+        if requests / seconds > first.limit / (first.period / self.scale) * (1 + 1e-9):
+            return (f"spec.rateLimit: {requests} per {seconds:g}s is more than {plugin.name} allows "
+                    f"({first.limit} per {first.period / self.scale:g}s); it can only lower the limit")
+        return None
+
+    def budgets(self, plugin: ProviderPlugin, account: str, override: tuple[int, float] | None = None,
+                *, endpoint: str | None = None) -> tuple[RateBudget, ...]:
+        """The plugin's budgets for ``account`` (at ``endpoint``), plus ``override`` as an
+        extra budget of this account's own."""
         out = []
         for index, default in enumerate(plugin.budgets):
-            limit, period = (override if index == 0 and override else
-                             (default.limit, default.period))
-            key = (plugin.name, account, default.name, limit, period)
-            limiter = self._limiters.get(key)
-            if limiter is None:
-                limiter = self._limiters[key] = RateLimiter(limit, period)
+            period = default.period / self.scale
+            scope = (f"endpoint:{(endpoint or '').rstrip('/')}" if default.per == "endpoint" else account)
+            limiter = self._limiter((plugin.name, scope, default.name, default.limit, period), default.limit, period)
             out.append(RateBudget(limiter, default.kinds, reports_server_headers=index == 0))
+        if override and plugin.budgets:
+            requests, seconds = override
+            limiter = self._limiter((plugin.name, account, "override", requests, seconds), requests, seconds)
+            out.append(RateBudget(limiter, plugin.budgets[0].kinds, reports_server_headers=False))
         return tuple(out)
 
     def __len__(self) -> int:

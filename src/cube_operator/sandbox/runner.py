@@ -121,7 +121,7 @@ async def _sandbox(workdir: Path, time_scale: float, exit_when_ready: bool, stop
         async with httpx.AsyncClient(base_url=kube.url, timeout=10) as client:
             await create_all(client, [crd_for(info) for info in KINDS])
             log_path = workdir / "operator.log"
-            operator = _start_operator(kubeconfig, log_path)
+            operator = _start_operator(kubeconfig, log_path, time_scale)
             try:
                 await create_all(client, manifests)
                 print(f"Kubernetes API emulator: {kube.url}")
@@ -140,12 +140,13 @@ async def _sandbox(workdir: Path, time_scale: float, exit_when_ready: bool, stop
     return 1  # pragma: no cover - the context manager always returns inside
 
 
-def _start_operator(kubeconfig: Path, log_path: Path) -> subprocess.Popen[bytes]:
+def _start_operator(kubeconfig: Path, log_path: Path, time_scale: float) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", "0",
-             "--metrics-port", "0", "--webhook-port", str(_free_port()), "--poll-interval", "5"],
+             "--metrics-port", "0", "--webhook-port", str(_free_port()), "--poll-interval", "5",
+             "--budget-scale", str(time_scale)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
 

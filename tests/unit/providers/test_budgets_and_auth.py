@@ -70,24 +70,50 @@ def plugin(name: str = "krova") -> ProviderPlugin:
 
 def test_two_configs_on_one_account_share_one_budget() -> None:
     pool = BudgetPool()
-    account = account_key("krova", "http://sim/api/v1", {"apiKey": "kro_1"})
-    same = account_key("krova", "http://sim/api/v1/", {"apiKey": "kro_1"})  # trailing slash
-    other = account_key("krova", "http://sim/api/v1", {"apiKey": "kro_2"})
+    account = account_key("nokyc", "http://sim/api/v1", {"token": "nkv_1"})
+    same = account_key("nokyc", "http://sim/api/v1/", {"token": "nkv_1"})  # trailing slash
+    other = account_key("nokyc", "http://sim/api/v1", {"token": "nkv_2"})
     assert account == same != other
-    first = pool.budgets(plugin(), account)
-    second = pool.budgets(plugin(), same)
+    first = pool.budgets(plugin("nokyc"), account)
+    second = pool.budgets(plugin("nokyc"), same)
     assert first[0].limiter is second[0].limiter
-    assert pool.budgets(plugin(), other)[0].limiter is not first[0].limiter
-    # An override is a different budget (its limit differs), not a silent change of the shared one.
-    assert pool.budgets(plugin(), account, (5, 30.0))[0].limiter is not first[0].limiter
-    assert (first[0].limiter.limit, first[0].limiter.period) == (10, 60.0)
-    assert "kro_1" not in account
+    assert pool.budgets(plugin("nokyc"), other)[0].limiter is not first[0].limiter
+    assert "nkv_1" not in account
+
+
+def test_krova_counts_per_client_address_so_every_account_shares_one_budget() -> None:
+    pool = BudgetPool()
+    a = pool.budgets(plugin(), account_key("krova", None, {"apiKey": "kro_a"}), endpoint=None)
+    b = pool.budgets(plugin(), account_key("krova", None, {"apiKey": "kro_b"}), endpoint=None)
+    assert a[0].limiter is b[0].limiter and (a[0].limiter.limit, a[0].limiter.period) == (10, 60.0)
+
+
+def test_a_rate_limit_setting_may_lower_its_own_share_never_raise_it() -> None:
+    pool = BudgetPool()
+    krova = plugin()
+    assert pool.check_override(krova, (5, 60.0)) is None
+    refused = pool.check_override(krova, (100, 60.0))
+    assert refused and "spec.rateLimit" in refused and "10 per 60s" in refused
+    tenant_a = pool.budgets(krova, account_key("krova", None, {"apiKey": "kro_a"}))
+    tenant_b = pool.budgets(krova, account_key("krova", None, {"apiKey": "kro_b"}), (2, 60.0))
+    # B's lower setting is a budget of B's own, on top of the shared one: A is unaffected.
+    assert tenant_b[0].limiter is tenant_a[0].limiter and len(tenant_a) == 1
+    assert (tenant_b[1].limiter.limit, tenant_b[1].limiter.period) == (2, 60.0)
+    assert not tenant_b[1].reports_server_headers
+
+
+def test_a_scaled_pool_runs_every_documented_limit_faster() -> None:
+    pool = BudgetPool(scale=20.0)
+    budgets = pool.budgets(plugin(), "acct")
+    assert (budgets[0].limiter.limit, budgets[0].limiter.period) == (10, 3.0)
+    assert pool.check_override(plugin(), (10, 3.0)) is None
+    assert pool.check_override(plugin(), (10, 2.0))
 
 
 def test_the_krova_plugin_declares_its_documented_limit() -> None:
     krova = plugin()
     assert krova.budgets == (BudgetDefault("mutating", 10, 60.0,
-                                           frozenset({CallKind.MUTATE, CallKind.PROVISION})),)
+                                           frozenset({CallKind.MUTATE, CallKind.PROVISION}), per="endpoint"),)
     assert [k.name for k in krova.credential_keys] == ["apiKey"]
     assert krova.settings_field == "krova" and krova.settings_required
     assert krova.verify_webhook is not None

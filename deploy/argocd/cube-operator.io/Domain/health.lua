@@ -25,6 +25,7 @@ local terminal = {
   Outbid = true,
   ProvisioningFailed = true,
   SecretConflict = true,
+  SecretNotAllowed = true,
 }
 
 local function findCondition(conditions, ctype)

@@ -99,8 +99,9 @@ PLUGIN = register(ProviderPlugin(
     capabilities=KROVA_CAPABILITIES,
     credential_keys=(CredentialKey("apiKey", "Krova API key (kro_...)", _check_api_key),),
     # Seed: "10 mutating requests per 60 seconds per client IP"; reads are not limited.
+    # Per IP: every Krova account this operator uses shares its egress address, so one budget.
     budgets=(BudgetDefault("mutating", 10, 60.0,
-                           frozenset({CallKind.MUTATE, CallKind.PROVISION})),),
+                           frozenset({CallKind.MUTATE, CallKind.PROVISION}), per="endpoint"),),
     build=build,
     id_pattern=r"^cube_[A-Za-z0-9]{1,64}$",
     verify_webhook=verify,
