@@ -1,5 +1,5 @@
-"""The provider seam seen from kubectl: an unimplemented provider is reported, not a crash;
-Krova webhooks signed in Krova's current `t=,v1=` format reach the receiver and refresh
+"""The provider seam seen from kubectl: another provider's key and an endpoint the operator
+does not allow are reported, not a crash, and the endpoint gets nothing; Krova webhooks signed in Krova's current `t=,v1=` format reach the receiver and refresh
 the Cube, and a delivery signed 301 s ago is refused."""
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def test_v1_signed_krova_webhooks_are_accepted_and_stale_ones_refused(cluster: C
         # A Krova delivery sent to another provider's route is not accepted.
         other = httpx.post(f"{operator.receiver_url}/webhooks/lunanode/{namespace}/events", content=body,
                            timeout=10, headers={"X-Krova-Signature": sign_v1(secret, body, int(time.time()))})
-        assert other.status_code == 404
+        assert other.status_code == 401  # answered like any unknown route: nothing is said about what exists
         cluster.kubectl("delete", "cube/watched", "webhook/events", "-n", namespace, "--timeout=60s", timeout=70)
 
 
@@ -190,3 +190,38 @@ def test_an_immutable_field_cannot_be_removed_and_set_anew(cluster: Cluster, kro
                             "-p", '{"spec":{"region":"us-east"}}', check=False)
     assert added.returncode != 0 and "region is immutable" in added.stderr, added.stderr
     assert cluster.get("cube", "fixed", team)["spec"]["region"] == "eu-nuremberg"
+
+
+def test_an_endpoint_the_operator_does_not_allow_receives_nothing(cluster: Cluster, krova: Krova,
+                                                                  operator: Operator) -> None:
+    # The operator allows http://127.0.0.1 (the simulators); "localhost" is another host. A
+    # tenant naming it (or a cluster-internal address) would get the credentials sent there.
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Trap(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    trap = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trap)
+    threading.Thread(target=trap.serve_forever, daemon=True).start()
+    try:
+        namespace = namespace_with_credentials(cluster, krova)
+        config = provider_config(namespace, krova)
+        config[0]["spec"]["endpoint"] = f"http://localhost:{trap.server_address[1]}/api/v1"
+        cluster.apply(config)
+        found = wait_for(lambda: (pc := cluster.get("providerconfig", "krova", namespace))
+                         and condition(pc, "Ready").get("reason") == "EndpointNotAllowed" and pc,
+                         timeout=30, what="EndpointNotAllowed")
+        assert "--allow-endpoint" in condition(found, "Ready")["message"]
+        time.sleep(1)
+        assert hits == [], hits
+    finally:
+        trap.shutdown()

@@ -83,7 +83,8 @@ async def test_unknown_objects_and_bad_signatures_are_answered_alike(served: Any
 
 
 async def test_a_flood_of_forgeries_costs_few_reads_and_is_cut_off(served: Any) -> None:
-    base, kube, _ = served
+    base, kube, receiver = served
+    receiver.lookups.miss_ttl = 30.0  # the flood below may take longer than the default second
     body = delivery()
     statuses = []
     async with httpx.AsyncClient(timeout=10) as client:
@@ -107,3 +108,67 @@ async def test_one_signed_body_counts_once_whatever_its_delivery_id(served: Any)
     assert receiver.accepted == 1
     other = delivery("evt_other")
     assert (await post(base, f"/webhooks/krova/{NAMESPACE}/events", other, sign_seed(SECRET, other), "dlv_b")).status_code == 200
+
+
+async def test_a_slow_header_connection_is_closed(unused_tcp_port: int) -> None:
+    import asyncio
+    import time
+
+    from cube_operator.controllers._serving import HEADER_TIMEOUT_SECONDS, Servers
+
+    assert HEADER_TIMEOUT_SECONDS <= 15
+    servers = Servers(header_timeout=0.5)
+    await servers.start(metrics_port=None, webhook_port=unused_tcp_port, host="127.0.0.1")
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", unused_tcp_port)
+        started = time.monotonic()
+        writer.write(b"POST /webhooks/krova/ns/name HTTP/1.1\r\nHost: x\r\n")
+        closed_after = None
+        for _ in range(40):  # one header line every 0.1 s, never the blank line
+            try:
+                writer.write(b"X-Slow: 1\r\n")
+                await writer.drain()
+                if await asyncio.wait_for(reader.read(100), 0.1) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+            except TimeoutError:
+                continue
+            except (ConnectionError, OSError):
+                closed_after = time.monotonic() - started
+                break
+        writer.close()
+        assert closed_after is not None and closed_after < 2.0, closed_after
+    finally:
+        await servers.stop()
+
+
+async def test_a_delivery_that_came_before_its_secret_is_accepted_once_the_secret_is_there(served: Any) -> None:
+    import asyncio
+
+    base, kube, receiver = served
+    receiver.lookups.miss_ttl = 0.2
+    kube.add("webhooks", {"metadata": {"name": "fresh", "namespace": NAMESPACE},
+                          "spec": {"providerConfigRef": {"name": "krova"},
+                                   "secretRef": {"name": "fresh-secret", "key": "secret"}}})
+    body = delivery("evt_early")
+    early = await post(base, f"/webhooks/krova/{NAMESPACE}/fresh", body, sign_seed("new-secret", body), "dlv_e")
+    assert early.status_code == 401  # the provider retries it
+    kube.secrets[(NAMESPACE, "fresh-secret")] = {"stringData": {"secret": "new-secret"}}
+    await asyncio.sleep(0.3)
+    retried = await post(base, f"/webhooks/krova/{NAMESPACE}/fresh", body, sign_seed("new-secret", body), "dlv_e")
+    assert retried.status_code == 200
+
+
+async def test_a_rotated_secret_is_read_again(served: Any) -> None:
+    import asyncio
+
+    base, kube, receiver = served
+    receiver.lookups.miss_ttl = 0.2
+    first = delivery("evt_old")
+    assert (await post(base, f"/webhooks/krova/{NAMESPACE}/events", first, sign_seed(SECRET, first),
+                       "dlv_old")).status_code == 200
+    kube.secrets[(NAMESPACE, "events-secret")] = {"stringData": {"secret": "rotated"}}
+    await asyncio.sleep(0.3)
+    second = delivery("evt_new")
+    assert (await post(base, f"/webhooks/krova/{NAMESPACE}/events", second, sign_seed("rotated", second),
+                       "dlv_new")).status_code == 200

@@ -7,12 +7,13 @@ had a provider segment used the same path). `POST /callbacks/{provider}/{namespa
 secret is the one the operator generated for that Cube. The provider's verifier, from the
 registry, checks the signature; rejections are 4xx and change nothing. Before a signature
 is good, every refusal is the same 401 (unknown provider, object or secret, unsigned,
-wrongly signed, stale), so a caller without the secret learns nothing about what exists;
-oversized is 413, slow 408. After it: a replay (the same delivery id, or the same signed
-body under another id) is 409, a malformed payload 400. Route lookups are cached (a flood
-of forged requests costs one API read per object per 30 s), a source with 60 rejections
-in a minute is answered 429 without any work, and deliveries about one VM cause at most
-one provider read per 2 s.
+wrongly signed), so a caller without the secret learns nothing about what exists;
+oversized is 413, slow 408. After it: a stale signed timestamp is 401 saying so, a replay
+(the same delivery id, or the same signed body under another id) 409, a malformed payload
+400. Route lookups are cached (a flood
+of forged requests costs about one API read per name per second), a source with 60 rejections
+in a minute is answered 429 without any work. The replay window is in memory: after a
+restart a replayed body costs one provider read, once (then it is known again).
 
 The affected Cube is found through the provider-id index the reconcilers keep; only a
 replica that reconciles no such Cube (an HA standby) falls back to one list, after the
@@ -51,7 +52,6 @@ logger = logging.getLogger("cube_operator.receiver")
 MAX_BODY_BYTES = 64 * 1024
 BODY_TIMEOUT_SECONDS = 10.0
 SEEN_DELIVERIES = 10_000
-REFRESH_SECONDS = 2.0
 
 
 class DeliveryLog:
@@ -105,9 +105,11 @@ class Subscription:
 
 class Lookups:
     """Subscriptions by route, cached: a flood of forged requests costs the API server one
-    read per object per ``ttl``, and unknown names are cached as unknown."""
+    read per object per ``ttl`` (per ``miss_ttl`` for a name that is unknown or has no
+    secret yet: short, because a new subscription's first delivery can come before its
+    Secret is written)."""
 
-    def __init__(self, ttl: float = 30.0, miss_ttl: float = 10.0, size: int = 10_000) -> None:
+    def __init__(self, ttl: float = 30.0, miss_ttl: float = 1.0, size: int = 10_000) -> None:
         self.ttl, self.miss_ttl, self.size = ttl, miss_ttl, size
         self._entries: OrderedDict[tuple[str, ...], tuple[Subscription | None, float]] = OrderedDict()
 
@@ -116,7 +118,7 @@ class Lookups:
         if entry is None:
             return None
         found, at = entry
-        if time.monotonic() - at > (self.ttl if found else self.miss_ttl):
+        if time.monotonic() - at > (self.ttl if found and found.secret else self.miss_ttl):
             del self._entries[key]
             return None
         return entry
@@ -159,9 +161,6 @@ class Receiver:
         self.deliveries = DeliveryLog()
         self.lookups = Lookups()
         self.failures = FailureLimit()
-        # Provider reads made for deliveries, per VM: a burst of (even valid) deliveries
-        # about one VM costs one read per REFRESH_SECONDS.
-        self._refreshed: OrderedDict[tuple[str, str, str], float] = OrderedDict()
         self.accepted = 0
         self.rejected: dict[int, int] = {}
 
@@ -228,8 +227,8 @@ class Receiver:
             try:
                 event = verify(request.headers, body, found.secret, time.time())
             except WebhookRejected as rejected:
-                if fresh or rejected.reason not in (WebhookRejection.BAD_SIGNATURE,) or (
-                        cached is not None and time.monotonic() - cached[1] < 5.0):
+                if fresh or rejected.reason is not WebhookRejection.BAD_SIGNATURE or (
+                        cached is not None and time.monotonic() - cached[1] < self.lookups.miss_ttl):
                     raise
                 # The secret may have been rotated since it was cached: read it once more.
                 found = await self._lookup(runtime, *key)
@@ -245,8 +244,10 @@ class Receiver:
             if found.vm_id is not None and event.vm_id != found.vm_id:
                 raise WebhookRejected(WebhookRejection.MALFORMED, "the event is about another VM than this Cube's")
         except WebhookRejected as rejected:
-            if rejected.http_status == 401:
+            if rejected.reason in (WebhookRejection.MISSING_SIGNATURE, WebhookRejection.BAD_SIGNATURE):
                 return _reject(401, "signature does not match")
+            # Stale, replayed, malformed: only after the signature was good (the verifiers
+            # check it first), so saying why tells nothing to someone without the secret.
             return _reject(rejected.http_status, rejected.message)
         self.deliveries.add(event.delivery_id)
         self.deliveries.add(digest)
@@ -302,16 +303,7 @@ class Receiver:
                 "annotations": {PROVIDER_EVENT_ANNOTATION: f"{event.event} {event.delivery_id}"}})
         if not local:
             return
-        key = (namespace, config_name, event.vm_id)
-        last = self._refreshed.get(key)
-        if last is not None and time.monotonic() - last < REFRESH_SECONDS and not event.vm_gone:
-            pass  # read moments ago: the kick below is enough
-        else:
-            self._refreshed[key] = time.monotonic()
-            self._refreshed.move_to_end(key)
-            while len(self._refreshed) > SEEN_DELIVERIES:
-                self._refreshed.popitem(last=False)
-            await self._read_vm(runtime, namespace, config_name, event)
+        await self._read_vm(runtime, namespace, config_name, event)
         for cube in sorted(local):
             logger.info("webhook %s: refreshing Cube %s/%s", event.event, namespace, cube)
             runtime.kick("cubes", namespace, cube)
