@@ -235,6 +235,9 @@ class FakeKube:
         except KeyError:
             raise NotFoundError(404, "NotFound", f"{plural} {name} not found") from None
 
+    async def list_custom_all(self, plural: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(o) for (p, _, _), o in self.objects.items() if p == plural]
+
     async def list_custom(self, plural: str, namespace: str) -> list[dict[str, Any]]:
         return [copy.deepcopy(o) for (p, ns, _), o in self.objects.items() if p == plural and ns == namespace]
 

@@ -104,6 +104,12 @@ class Kube:
         items: list[dict[str, Any]] = body.get("items", [])
         return items
 
+    async def list_custom_all(self, plural: str) -> list[dict[str, Any]]:
+        """Every object of ``plural`` in the cluster (the operator watches them all anyway)."""
+        body = await self._request("GET", f"/apis/{GROUP}/{VERSION}/{plural}")
+        items: list[dict[str, Any]] = body.get("items", [])
+        return items
+
     async def patch_status(self, plural: str, namespace: str, name: str,
                            status: dict[str, Any]) -> dict[str, Any]:
         return await self._request(

@@ -28,6 +28,7 @@ from ..providers import (
     ProviderConnection,
     ProviderPlugin,
     account_key,
+    endpoint_allowed,
     implemented_providers,
     plugin_for,
 )
@@ -106,6 +107,8 @@ class ProviderSession:
     poll_interval: float
     fleet: FleetView
     checked_at: float = 0.0
+    #: Which provider account (endpoint + credentials, hashed): VM ids are unique within one.
+    account: str = ""
 
     @property
     def provider_name(self) -> str:
@@ -139,13 +142,17 @@ class SessionRegistry:
     CACHE_SECONDS = 5.0
 
     def __init__(self, kube: Kube, default_poll_interval: float, observer: Any = None, *,
-                 plugins: Mapping[str, ProviderPlugin] | None = None, budget_scale: float = 1.0) -> None:
+                 plugins: Mapping[str, ProviderPlugin] | None = None, budget_scale: float = 1.0,
+                 allowed_endpoints: tuple[str, ...] = ()) -> None:
         self.kube = kube
         self.default_poll_interval = default_poll_interval
         self.observer = observer
         # None: the provider registry. Tests hand in their own (an in-memory provider).
         self.plugins = plugins
         self.budgets = BudgetPool(budget_scale)
+        # Endpoints besides each provider's documented one that tenants may name (an
+        # operator setting: a tenant's endpoint receives the tenant's credentials).
+        self.allowed_endpoints = allowed_endpoints
         self._sessions: dict[tuple[str, str], ProviderSession] = {}
         self._looked_up: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
@@ -219,6 +226,13 @@ class SessionRegistry:
                 raise ConfigProblem("InvalidCredentials",
                                     f"credentials Secret {namespace}/{ref.name} key {shown!r}: {problem}")
 
+        if spec.endpoint and not endpoint_allowed(spec.endpoint, plugin.default_endpoint, self.allowed_endpoints):
+            raise ConfigProblem(
+                "EndpointNotAllowed",
+                f"spec.endpoint {spec.endpoint} is not {plugin.name}'s API ({plugin.default_endpoint}); the operator "
+                "sends credentials elsewhere only when its administrator allows it (--allow-endpoint, chart value "
+                "allowedEndpoints): remove spec.endpoint, or ask for it to be allowed")
+
         # The fingerprint covers everything the client is built from; secrets only as a hash.
         account = account_key(plugin.name, spec.endpoint, credentials)
         fingerprint = hashlib.sha256(json.dumps([raw_spec, account], sort_keys=True).encode()).hexdigest()
@@ -247,6 +261,7 @@ class SessionRegistry:
                 provider=provider,
                 poll_interval=float(spec.poll_interval_seconds or self.default_poll_interval),
                 fleet=FleetView(provider),
+                account=account,
             )
             self._sessions[(namespace, name)] = session
             if current:

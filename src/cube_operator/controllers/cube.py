@@ -41,6 +41,7 @@ from ._common import (
     root_password_secret_name,
 )
 from ._conditions import now_rfc3339, seconds_since
+from ._kube import KubeError
 from ._reconciler import DeletionPending, Reconciler
 from ._runtime import Runtime
 from ._secrets import ensure_owned_secret, generate_password, read_material
@@ -263,11 +264,47 @@ class CubeReconciler(Reconciler):
                 "ExternalResourceNotFound",
                 f"annotation {EXTERNAL_NAME_ANNOTATION}={vm_id} names no VM at {session.provider_name}",
             ) from None
+        await self.check_adoptable(session, obj, observed)
         session.fleet.put(observed)
         obj = await self.patch_status(obj, {"id": observed.id, "state": observed.provider_state,
                                             "vmState": observed.state.value})
         self.event(obj, "Normal", "Adopted", f"adopted existing {session.provider_name} VM {observed.id}")
         return 0.0
+
+    async def check_adoptable(self, session: ProviderSession, obj: dict[str, Any], observed: ObservedVM) -> None:
+        """Adoption takes only a VM no other live Cube owns: not one whose owner marker names
+        another Cube, nor one another Cube of the same provider account manages. (A VM left
+        by a deleted Cube, e.g. with deletionPolicy Orphan, may be adopted.)"""
+        meta = obj["metadata"]
+        try:
+            every = await self.rt.kube.list_custom_all(PLURAL)
+        except KubeError as error:
+            if error.status != 403:
+                raise
+            # Watching only some namespaces (a Role per namespace): those are all it manages.
+            every = await self.rt.kube.list_custom(PLURAL, meta["namespace"])
+        others = [c for c in every if c["metadata"].get("uid") != meta["uid"]]
+        owner = next((c for c in others if observed.owner_uid and c["metadata"].get("uid") == observed.owner_uid),
+                     None)
+        claimants = [c for c in others if (c.get("status") or {}).get("id") == observed.id]
+        for other in ([owner] if owner else []) + claimants:
+            if other is not owner and not await self.same_account(session, other):
+                continue  # the same id at another provider account is another VM
+            where = (f"Cube {other['metadata']['name']}" if other["metadata"].get("namespace") == meta["namespace"]
+                     else "a Cube in another namespace")
+            why = "carries the owner marker of" if other is owner else "is already managed by"
+            raise ConfigProblem(
+                "AdoptionRefused",
+                f"{session.provider_name} VM {observed.id} {why} {where}; it was not adopted (nothing was changed "
+                f"or deleted): remove annotation {EXTERNAL_NAME_ANNOTATION}, or name a VM no other Cube manages")
+
+    async def same_account(self, session: ProviderSession, other: dict[str, Any]) -> bool:
+        ref = ((other.get("spec") or {}).get("providerConfigRef") or {}).get("name", "")
+        try:
+            theirs = await self.rt.sessions.session(other["metadata"]["namespace"], str(ref), require_ready=False)
+        except ConfigProblem:
+            return True  # cannot tell: refuse rather than share a VM
+        return theirs.account == session.account and theirs.provider_name == session.provider_name
 
     async def create(self, session: ProviderSession, obj: dict[str, Any], spec: CubeSpec) -> float:
         status = obj.get("status") or {}

@@ -504,3 +504,33 @@ async def test_a_secret_the_operator_made_for_another_object_is_never_shipped(ha
     await reconcile(h, cube)
     assert h.provider.called("create_vm") == 0
     assert h.condition(cube)["reason"] == "SecretNotAllowed" and "another object" in h.condition(cube)["message"]
+
+
+# -- adoption takes only what no other live Cube owns --------------------------------------
+
+async def test_adoption_refuses_a_vm_whose_owner_marker_names_another_live_cube(harness: Harness) -> None:
+    h = harness
+    elsewhere = h.kube.add("cubes", {"metadata": {"name": "victim", "namespace": "other-team"},
+                                     "spec": {"providerConfigRef": {"name": "pc"}}})
+    theirs = h.provider.make_vm("victim", elsewhere["metadata"]["uid"], VMState.RUNNING)
+    cube = h.cube("grabber")
+    cube["metadata"]["annotations"] = {"cube-operator.io/external-name": theirs.id}
+    await reconcile(h, cube)
+    assert not cube["status"].get("id") and h.condition(cube)["reason"] == "AdoptionRefused"
+    assert "another namespace" in h.condition(cube)["message"] and "victim" not in h.condition(cube)["message"]
+    await finalize(h, cube)
+    assert theirs.id in h.provider.vms and h.provider.called("delete_vm") == 0 and h.provider.called("set_power") == 0
+
+
+async def test_two_cubes_cannot_adopt_one_vm_but_an_orphan_can_be_adopted(harness: Harness) -> None:
+    h = harness
+    orphan = h.provider.make_vm("left-behind", "uid-of-a-deleted-cube", VMState.RUNNING)
+    first = h.cube("first")
+    first["metadata"]["annotations"] = {"cube-operator.io/external-name": orphan.id}
+    await reconcile(h, first)
+    assert first["status"]["id"] == orphan.id  # its owner is gone: adoptable
+    second = h.cube("second")
+    second["metadata"]["annotations"] = {"cube-operator.io/external-name": orphan.id}
+    await reconcile(h, second)
+    assert not second["status"].get("id") and h.condition(second)["reason"] == "AdoptionRefused"
+    assert "already managed by Cube first" in h.condition(second)["message"]
