@@ -2,7 +2,9 @@
 
 The signing secret is returned only by the create call, so it is written to the named
 Secret before anything else; if it is lost anyway (a crash in between, a deleted
-Secret), the endpoint is deleted and created again, which issues a new secret.
+Secret), the endpoint is deleted and created again, which issues a new secret. Endpoints
+this object made are known by their URL (see :func:`marked`), so a crash never leaves
+one behind: found before the next create, and deleted with the object.
 """
 from __future__ import annotations
 
@@ -25,6 +27,16 @@ def receiver_url(base: str, provider: str, namespace: str, name: str) -> str:
     return base + RECEIVER_PATH.format(provider=provider, namespace=namespace, name=name)
 
 
+MARKER = "cube-operator="
+
+
+def marked(url: str, uid: str) -> str:
+    """A user's URL with this object's marker as its fragment: a fragment is never sent in
+    an HTTP request, so the receiver sees the URL it was given, while the provider's list
+    tells which endpoints this object made (after a crash, before their id reached status)."""
+    return f"{url.split('#', 1)[0]}#{MARKER}{uid}"
+
+
 class WebhookReconciler(Reconciler):
     plural = PLURAL
     spec_model = WebhookSpec
@@ -36,7 +48,7 @@ class WebhookReconciler(Reconciler):
             raise ConfigProblem("InvalidSpec", "set exactly one of spec.url and spec.receiver")
         session = await self.provider_session(meta["namespace"], spec.provider_config_ref)
         self.require(session, Capability.WEBHOOKS, "webhook subscriptions")
-        target = spec.url or self.receiver_target(session, meta)
+        target = marked(spec.url, meta["uid"]) if spec.url else self.receiver_target(session, meta)
         return await self.converge(obj, spec, session, target)
 
     def receiver_target(self, session: ProviderSession, meta: dict[str, Any]) -> str:
@@ -94,9 +106,10 @@ class WebhookReconciler(Reconciler):
                 pass
             self.event(obj, "Normal", "Recreating", f"{why}: recreating the endpoint (the provider has no update)")
             obj = await self.patch_status(obj, {"id": None})
-        elif spec.receiver:
-            # A crash between create and the status write leaves an endpoint for our
-            # unique receiver URL whose secret may be lost: remove it, then create.
+        else:
+            # A crash between create and the status write leaves an endpoint whose secret
+            # may be lost; ours are known by their URL (the receiver's is unique to this
+            # object, a user's URL carries our marker): remove them, then create.
             for stale in await hooks.list_webhooks():
                 if stale.url == target:
                     await hooks.delete_webhook(stale.id)
@@ -120,18 +133,25 @@ class WebhookReconciler(Reconciler):
 
 
     async def delete_remote(self, memo: Any) -> str | None:
+        """Every endpoint this object made: the one in status, and any a crash left behind
+        (known by its URL, as in :meth:`converge`)."""
         meta, spec, status = self.live["metadata"], self.live.get("spec") or {}, self.live.get("status") or {}
-        if not status.get("id"):
-            return None
         session = await self.provider_session(meta["namespace"], spec.get("providerConfigRef") or {},
                                               require_ready=False)
-        if session.provider.webhooks is None:
+        hooks = session.provider.webhooks
+        if hooks is None:
             return None
-        try:
-            await session.provider.webhooks.delete_webhook(status["id"])
-        except NotFound:
-            pass
-        return f"deleted {session.provider_name} webhook endpoint {status['id']}"
+        ours = {status["id"]} if status.get("id") else set()
+        base = self.rt.options.receiver_base_url()
+        targets = {marked(spec["url"], meta["uid"])} if spec.get("url") else (
+            {receiver_url(base, session.provider_name, meta["namespace"], meta["name"])} if base else set())
+        ours |= {hook.id for hook in await hooks.list_webhooks() if hook.url in targets}
+        for hook_id in sorted(ours):
+            try:
+                await hooks.delete_webhook(hook_id)
+            except NotFound:
+                pass
+        return f"deleted {session.provider_name} webhook endpoint {', '.join(sorted(ours))}" if ours else None
 
 
 register_reconciler(PLURAL, WebhookReconciler)
