@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
                           "NoKYC only deliver to https URLs (default: plain HTTP)")
     run.add_argument("--webhook-tls-key", default=os.environ.get("CUBE_OPERATOR_WEBHOOK_TLS_KEY"),
                      help="PEM private key for --webhook-tls-cert")
+    run.add_argument("--allow-endpoint", action="append", default=None, metavar="URL",
+                     help="an endpoint besides each provider's documented API that ProviderConfigs may "
+                          "name (scheme and host; port and path prefix if given), repeatable; env "
+                          "CUBE_OPERATOR_ALLOW_ENDPOINTS, comma-separated. Tenants' credentials go there.")
+    run.add_argument("--watch-inactivity-timeout", type=float, default=15.0, metavar="SECONDS",
+                     help="a watch stream silent this long is taken for dead and reopened (default 15)")
     run.add_argument("--budget-scale", type=float, default=1.0, metavar="X",
                      help="for simulators whose clock runs X times faster: every provider's documented "
                           "rate limit is X times faster too (default 1: real providers)")
@@ -89,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.webhook_tls_cert or args.webhook_tls_key else None,
             priority=args.priority,
             budget_scale=args.budget_scale,
+            watch_inactivity_timeout=args.watch_inactivity_timeout,
+            allowed_endpoints=tuple(args.allow_endpoint or env_list("CUBE_OPERATOR_ALLOW_ENDPOINTS")),
         )
         return 0
     if args.command == "dev":

@@ -26,9 +26,13 @@ def run_operator(
     webhook_tls: tuple[str, str] | None = None,
     priority: int | None = None,
     budget_scale: float = 1.0,
+    allowed_endpoints: tuple[str, ...] = (),
+    watch_inactivity_timeout: float = 15.0,
 ) -> None:
     configure_logging(log_format, log_level)
     controllers.options.budget_scale = budget_scale
+    controllers.options.allowed_endpoints = allowed_endpoints
+    controllers.options.watch_inactivity_timeout = watch_inactivity_timeout
     controllers.options.poll_interval = poll_interval
     controllers.options.metrics_port = metrics_port
     controllers.options.webhook_port = webhook_port

@@ -185,6 +185,8 @@ class KubeAPIServer:
         raise errors.route_not_found()
 
     def _emulator_endpoint(self, request: web.Request, parts: list[str]) -> web.Response:
+        if parts == ["_emulator", "watches", "stall"] and request.method == "POST":
+            return respond({"stalled": self.cluster.store.stall_watchers()})
         if parts == ["_emulator", "requests"]:
             if request.method == "DELETE":
                 self.request_log.clear()

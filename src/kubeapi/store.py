@@ -33,6 +33,9 @@ STOP = None  # queued to a watcher to end its stream
 class Watcher:
     key: StorageKey
     queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
+    #: A fault (``POST /_emulator/watches/stall``): the stream stays open but sends nothing
+    #: more, like a connection a NAT or load balancer dropped without telling anyone.
+    stalled: bool = False
 
     def close(self) -> None:
         self.queue.put_nowait(STOP)
@@ -132,6 +135,12 @@ class Store:
 
     def unsubscribe(self, w: Watcher) -> None:
         self._watchers.discard(w)
+
+    def stall_watchers(self) -> int:
+        """Make every open watch stream silent (new ones are served normally)."""
+        for w in self._watchers:
+            w.stalled = True
+        return len(self._watchers)
 
     def close_watchers(self, key: StorageKey | None = None) -> None:
         for w in list(self._watchers):

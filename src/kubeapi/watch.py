@@ -122,6 +122,12 @@ async def serve_watch(request: web.Request, cluster: Cluster, rt: ResourceType, 
         deadline = loop.time() + params.timeout if params.timeout else None
         next_bookmark = loop.time() + bookmark_interval
         while not closing():
+            if watcher.stalled:
+                # Silently dead: nothing more is written, not even the end of the stream;
+                # only the client giving up (or the server stopping) ends it.
+                if await watcher.queue.get() is None:
+                    break
+                continue
             now = loop.time()
             wait = next_bookmark - now if params.bookmarks else 3600.0
             if deadline is not None:
@@ -140,6 +146,8 @@ async def serve_watch(request: web.Request, cluster: Cluster, rt: ResourceType, 
                 continue
             if event is None:
                 break  # server shutdown or the resource went away
+            if watcher.stalled:
+                continue
             translated = cluster.watch_event(rt, version, ns, params.labels, params.fields,
                                              event)
             if translated:

@@ -30,7 +30,8 @@ def provider_config(name: str, endpoint: str) -> Obj:
 
 
 def test_two_replicas_one_active_then_failover(render, tmp_path):
-    objs = render("--include-crds", values={"replicas": 2, "pollInterval": 2}, tmp_path=tmp_path)
+    objs = render("--include-crds", values={"replicas": 2, "pollInterval": 2,
+                                                      "allowedEndpoints": ["http://127.0.0.1"]}, tmp_path=tmp_path)
     assert by_kind(objs, "ClusterKopfPeering")
     with running_emulator(tmp_path / "kube") as emulator, \
             running_simulator("krova", api_key=API_KEY, space_id=SPACE_ID, time_scale=20.0,

@@ -61,9 +61,13 @@ def obj(kind: str, name: str, **spec: Any) -> Obj:
             "metadata": {"name": name, "namespace": TEAM}, "spec": spec}
 
 
+# The simulators listen on loopback: allowed through the chart value (tenants' endpoints).
+LOOPBACK = ["http://127.0.0.1"]
+
+
 @pytest.mark.parametrize("values", [
-    {"pollInterval": 2},
-    {"pollInterval": 2, "watchNamespaces": [TEAM]},
+    {"pollInterval": 2, "allowedEndpoints": LOOPBACK},
+    {"pollInterval": 2, "watchNamespaces": [TEAM], "allowedEndpoints": LOOPBACK},
 ], ids=["cluster-wide", "watch-namespaces"])
 def test_operator_requests_are_granted_by_the_chart(render, tmp_path, values):
     objs = render("--include-crds", values=values, tmp_path=tmp_path)

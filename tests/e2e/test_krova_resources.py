@@ -264,3 +264,50 @@ def test_the_operator_writes_no_secret_it_does_not_own_and_ships_no_credentials(
     assert "credentials" in message and "spec.userDataSecretRef" in message
     assert not (cluster.get("cube", "leaky", team) or {}).get("status", {}).get("id")
     assert not [c for c in krova.cubes() if c["name"].startswith("leaky")]
+
+
+def test_another_namespace_cannot_adopt_and_then_delete_a_cube_it_does_not_own(
+        cluster: Cluster, krova: Krova, team: str) -> None:
+    victim_id = running_cube(cluster, team, "victim")
+    other = namespace_with_credentials(cluster, krova)  # the same Krova key, another tenant
+    cluster.apply(provider_config(other, krova))
+    cluster.kubectl("wait", "--for=condition=Ready", "providerconfig/krova", "-n", other, "--timeout=30s")
+    grab = cube_manifest("grab", other)
+    grab["metadata"]["annotations"] = {"cube-operator.io/external-name": victim_id}
+    cluster.apply(grab)
+    wait_for(lambda: condition(cluster.get("cube", "grab", other), "Ready").get("reason") == "AdoptionRefused",
+             timeout=30, what="AdoptionRefused")
+    message = condition(cluster.get("cube", "grab", other), "Ready")["message"]
+    assert "another namespace" in message and team not in message
+    cluster.kubectl("delete", "cube", "grab", "-n", other, "--timeout=30s", timeout=40)
+    assert (krova.cube(victim_id) or {}).get("state") == "running"
+
+
+def test_a_url_webhook_made_just_before_a_crash_is_found_and_deleted_with_it(
+        cluster: Cluster, krova: Krova, operator: Operator, team: str) -> None:
+    def endpoints() -> list[dict]:
+        with krova.api() as api:
+            return list(api.get(f"/spaces/{SPACE_ID}/webhooks").json()["webhooks"])
+
+    with krova.admin() as admin:
+        admin.post("/faults", json={"method": "POST", "route": "create_webhook", "kind": "hold", "seconds": 5,
+                                    "count": 1}).raise_for_status()
+    try:
+        cluster.apply(obj("Webhook", "external", team, providerConfigRef={"name": "krova"},
+                          url="https://hooks.example.com/krova", events=["cube.running"],
+                          secretRef={"name": "external-secret"}))
+        uid = wait_for(lambda: (w := cluster.get("webhook", "external", team)) and w["metadata"]["uid"], what="uid")
+        wait_for(lambda: [e for e in endpoints() if e["url"].endswith(uid)], timeout=30, interval=0.05,
+                 what="the endpoint made at Krova")
+        operator.kill()  # its answer (the id, the secret) never arrives
+    finally:
+        with krova.admin() as admin:
+            admin.delete("/faults")
+        operator.start()
+    hook = ready_obj(cluster, "webhook", "external", team)
+    mine = [e for e in endpoints() if e["url"].endswith(uid)]
+    assert [e["id"] for e in mine] == [hook["status"]["id"]], mine  # the orphan was replaced, not kept
+    assert mine[0]["url"] == f"https://hooks.example.com/krova#cube-operator={uid}"
+    assert secret_of(cluster, team, "external-secret")
+    cluster.kubectl("delete", "webhook", "external", "-n", team, "--timeout=30s", timeout=40)
+    assert [e for e in endpoints() if e["url"].endswith(uid)] == []

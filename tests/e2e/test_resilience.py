@@ -101,3 +101,20 @@ def test_converges_through_injected_errors_and_timeouts(cluster: Cluster, krova:
         with krova.admin() as admin:
             admin.delete("/faults")
     assert len(alive_named(krova, "weathered")) == 1
+
+
+def test_a_silently_dead_watch_is_noticed_within_seconds(cluster: Cluster, krova: Krova, team: str) -> None:
+    # Every open watch goes silent (a connection dropped without a reset): the operator
+    # must notice within its 15 s inactivity timeout, reopen, and act on the spec change.
+    cluster.apply(cube_manifest("deaf", team))
+    cluster.kubectl("wait", "--for=condition=Ready", "cube/deaf", "-n", team, "--timeout=60s", timeout=70)
+    stalled = httpx.post(f"{cluster.url}/_emulator/watches/stall", timeout=10).json()["stalled"]
+    assert stalled > 0
+    started = time.monotonic()
+    cluster.kubectl("patch", "cube", "deaf", "-n", team, "--type", "merge", "-p",
+                    '{"spec":{"powerState":"Stopped"}}')
+    wait_for(lambda: condition(cluster.get("cube", "deaf", team), "Ready").get("reason") == "Stopped",
+             timeout=45, what="the change acted on after the watch was reopened")
+    elapsed = time.monotonic() - started
+    print(f"\nspec change acted on {elapsed:.1f}s after every watch went silent")
+    assert elapsed < 30, elapsed

@@ -160,7 +160,7 @@ class Operator:
             [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", str(self.liveness_port),
              "--metrics-port", str(self.metrics_port), "--webhook-port", str(self.webhook_port),
              "--poll-interval", "2", "--log-level", "debug", "--budget-scale", str(self.budget_scale),
-             *self.args],
+             "--allow-endpoint", "http://127.0.0.1", *self.args],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

@@ -59,7 +59,7 @@ TERMINAL_REASONS: tuple[str, ...] = (
     "ProviderRejected", "ProviderError", "ImmutableFieldChanged", "CrossNamespaceReference",
     "ExternalResourceNotFound", "SnapshotFailed", "ReceiverDisabled", "DuplicateExternalResource",
     "ProviderSuspended", "Outbid", "ProvisioningFailed", "SecretConflict",
-    "SecretNotAllowed",
+    "SecretNotAllowed", "AdoptionRefused", "EndpointNotAllowed",
 )
 
 

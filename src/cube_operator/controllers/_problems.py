@@ -7,7 +7,8 @@ from pydantic import ValidationError
 # Problems that need the user; nothing is retried quickly until something changes.
 SLOW_RETRY_REASONS = frozenset({
     "InvalidSpec", "Unsupported", "CrossNamespaceReference", "DuplicateExternalResource",
-    "InvalidCredentials", "SecretConflict", "SecretNotAllowed",
+    "InvalidCredentials", "SecretConflict", "SecretNotAllowed", "AdoptionRefused",
+    "EndpointNotAllowed",
 })
 
 

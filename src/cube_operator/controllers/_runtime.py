@@ -22,6 +22,11 @@ class OperatorOptions:
     # Simulators whose clock runs N times faster: every documented rate limit is N times
     # faster too (the sandbox and tests; 1 against real providers).
     budget_scale: float = 1.0
+    # Endpoints (URL prefixes) besides each provider's documented API that a ProviderConfig
+    # may name: its credentials go there.
+    allowed_endpoints: tuple[str, ...] = ()
+    # Seconds a watch stream may stay silent before it is reopened (a dead connection).
+    watch_inactivity_timeout: float = 15.0
 
     def receiver_base_url(self) -> str | None:
         if self.webhook_public_url:

@@ -24,10 +24,16 @@ async def _count_deliveries(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
+# A connection that has not sent a whole request (headers and body) by then is closed:
+# a slow-header client cannot hold the receiver's connections open.
+HEADER_TIMEOUT_SECONDS = 10.0
+
+
 class Servers:
-    def __init__(self) -> None:
+    def __init__(self, receiver: Receiver | None = None, header_timeout: float = HEADER_TIMEOUT_SECONDS) -> None:
         self._runners: list[web.AppRunner] = []
-        self.receiver = Receiver()
+        self.receiver = receiver or Receiver()
+        self.header_timeout = header_timeout
 
     async def start(self, *, metrics_port: int | None, webhook_port: int | None, host: str = "0.0.0.0",
                     webhook_tls: tuple[str, str] | None = None) -> None:
@@ -47,7 +53,9 @@ class Servers:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.minimum_version = ssl.TLSVersion.TLSv1_2
             context.load_cert_chain(*tls)
-        runner = web.AppRunner(app, access_log=None)
+        # aiohttp's keep-alive timer runs from the moment a connection opens, so it also
+        # bounds how long a client may take to send its first request.
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=self.header_timeout)
         await runner.setup()
         await web.TCPSite(runner, host, port, ssl_context=context).start()
         self._runners.append(runner)

@@ -37,11 +37,18 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.posting.reporting_component = "cube-operator"
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # A watch stream silent this long is taken for dead (a connection dropped without a
+    # reset) and reopened from its last resourceVersion: spec changes are never missed for
+    # longer. kopf asks for no bookmarks, so a quiet kind's stream is reopened this often.
+    settings.watching.inactivity_timeout = options.watch_inactivity_timeout
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 60
     settings.queueing.error_delays = (1, 2, 5, 10, 30, 60)
     kube = Kube()
     set_runtime(Runtime(options=options, kube=kube,
                         sessions=SessionRegistry(kube, options.poll_interval, observer=MetricsObserver(),
-                                                          budget_scale=options.budget_scale)))
+                                                          budget_scale=options.budget_scale,
+                                                          allowed_endpoints=options.allowed_endpoints)))
     await _servers.start(metrics_port=options.metrics_port, webhook_port=options.webhook_port,
                          webhook_tls=options.webhook_tls)
     logger.info("cube-operator started (poll interval %ss, metrics port %s, webhook port %s)",

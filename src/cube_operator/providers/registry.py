@@ -15,6 +15,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -31,6 +32,7 @@ __all__ = [
     "ProviderConnection",
     "ProviderPlugin",
     "account_key",
+    "endpoint_allowed",
     "implemented_providers",
     "plugin_for",
     "register",
@@ -101,6 +103,9 @@ class ProviderPlugin:
     account_status: Callable[[Provider], Awaitable[tuple[dict[str, Any], str]]] | None = None
     #: A provider-specific (reason, message) for a credentials-check error, or None.
     explain_error: Callable[[ProviderError, BaseModel | None], tuple[str, str] | None] | None = None
+    #: The provider's documented API base URL (https); any other endpoint must be allowed
+    #: by the operator's administrator (``--allow-endpoint``).
+    default_endpoint: str = ""
 
     @property
     def primary_key(self) -> str:
@@ -126,6 +131,33 @@ def plugin_for(name: str) -> ProviderPlugin | None:
 
 def implemented_providers() -> tuple[str, ...]:
     return tuple(n for n in KNOWN_PROVIDERS if n in _PLUGINS)
+
+
+def endpoint_allowed(endpoint: str, default: str, allowed: tuple[str, ...]) -> bool:
+    """Whether the operator may send a tenant's credentials to ``endpoint``: the provider's
+    documented base URL, or one matching an ``allowed`` entry (same scheme and host; the
+    entry's port, if it names one; its path as a prefix)."""
+    if endpoint.rstrip("/") == default.rstrip("/"):
+        return True
+    try:
+        url = urlsplit(endpoint)
+        port = url.port
+    except ValueError:
+        return False
+    for entry in allowed:
+        try:
+            rule = urlsplit(entry)
+            rule_port = rule.port
+        except ValueError:
+            continue
+        if (url.scheme, url.hostname) != (rule.scheme, rule.hostname) or not url.hostname:
+            continue
+        if rule_port is not None and rule_port != port:
+            continue
+        prefix = rule.path.rstrip("/")
+        if url.path == prefix or url.path.startswith(prefix + "/") or not prefix:
+            return True
+    return False
 
 
 def account_key(provider: str, endpoint: str | None, credentials: Mapping[str, str]) -> str:

@@ -146,7 +146,7 @@ def _start_operator(kubeconfig: Path, log_path: Path, time_scale: float) -> subp
         return subprocess.Popen(
             [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", "0",
              "--metrics-port", "0", "--webhook-port", str(_free_port()), "--poll-interval", "5",
-             "--budget-scale", str(time_scale)],
+             "--budget-scale", str(time_scale), "--allow-endpoint", "http://127.0.0.1"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
 

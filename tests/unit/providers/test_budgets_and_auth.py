@@ -179,3 +179,34 @@ async def test_dot_and_empty_path_segments_are_refused_before_sending(clock: Any
             await client.request("DELETE", "/cubes/{id}", kind=CallKind.MUTATE, path={"id": segment})
         await client.request("DELETE", "/cubes/{id}", kind=CallKind.MUTATE, path={"id": "a/b"})
     assert [r.url.raw_path for r in sent] == [b"/cubes/a%2Fb"]  # one escaped segment on the wire
+
+
+def test_credentials_go_only_to_the_documented_endpoint_or_an_allowed_one() -> None:
+    from cube_operator.providers import endpoint_allowed
+
+    default = "https://krova.cloud/api/v1"
+    assert endpoint_allowed("https://krova.cloud/api/v1/", default, ())
+    for hostile in ("http://169.254.169.254/latest/meta-data", "http://kubernetes.default.svc/api",
+                    "http://127.0.0.1:8080/api/v1", "https://krova.cloud.evil.example/api/v1", "not a url"):
+        assert not endpoint_allowed(hostile, default, ()), hostile
+    allowed = ("http://127.0.0.1", "https://proxy.example.com:8443/krova")
+    assert endpoint_allowed("http://127.0.0.1:39123/api/v1", default, allowed)  # any port: none named
+    assert not endpoint_allowed("http://127.0.0.1.nip.io:39123/api/v1", default, allowed)
+    assert not endpoint_allowed("https://127.0.0.1:39123/api/v1", default, allowed)  # another scheme
+    assert endpoint_allowed("https://proxy.example.com:8443/krova/api/v1", default, allowed)
+    assert not endpoint_allowed("https://proxy.example.com:8443/krovax/api", default, allowed)
+    assert not endpoint_allowed("https://proxy.example.com/krova/api/v1", default, allowed)  # another port
+
+
+def test_only_the_providers_own_error_envelope_reaches_status() -> None:
+    from cube_operator.providers._http import map_error
+    from cube_operator.providers.krova.client import error_envelope
+
+    assert error_envelope(b'{"error": "spaceId mismatch"}') == ("spaceId mismatch", None)
+    # What a metadata service or another internal endpoint answers: never shown.
+    foreign = b'{"message": "AccessKeyId=AKIA-SECRET", "detail": "token"}'
+    assert error_envelope(foreign) == (None, None)
+    error = map_error("krova", 400, foreign, parser=error_envelope)
+    assert "AKIA" not in error.message and "token" not in error.message
+    long = b'{"error": "' + b"x" * 5000 + b'"}'
+    assert len(map_error("krova", 400, long, parser=error_envelope).message) < 1000

@@ -122,3 +122,13 @@ async def test_closing_a_session_stops_its_list_in_flight() -> None:
     assert task is not None and not task.done()
     await fleet.aclose()
     assert task.cancelled() and fleet._inflight is None
+
+
+async def test_an_endpoint_the_operator_does_not_allow_gets_no_credentials() -> None:
+    kube = FakeKube()
+    kube.secrets[(NAMESPACE, "creds")] = {"stringData": {"apiKey": "kro_123"}}
+    body = config("krova", krova={"spaceId": "sp_1"}, endpoint="http://169.254.169.254/latest")
+    refused = await problem(SessionRegistry(kube, 5.0), body)
+    assert refused.reason == "EndpointNotAllowed" and "--allow-endpoint" in refused.message
+    allowed = SessionRegistry(kube, 5.0, allowed_endpoints=("http://169.254.169.254",))
+    assert (await allowed.session_from_body(body)).provider_name == "krova"

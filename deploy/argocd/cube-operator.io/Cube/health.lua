@@ -26,6 +26,8 @@ local terminal = {
   ProvisioningFailed = true,
   SecretConflict = true,
   SecretNotAllowed = true,
+  AdoptionRefused = true,
+  EndpointNotAllowed = true,
 }
 
 local function findCondition(conditions, ctype)

@@ -85,6 +85,7 @@ def build(connection: ProviderConnection) -> CyberPanelProvider:
 
 
 PLUGIN = register(ProviderPlugin(
+    default_endpoint=CYBERPANEL_DEFAULT_ENDPOINT,
     name="cyberpanel",
     settings_field="cyberpanel",
     settings_model=CyberPanelSettings,

@@ -92,6 +92,7 @@ def build(connection: ProviderConnection) -> KrovaProvider:
 
 
 PLUGIN = register(ProviderPlugin(
+    default_endpoint=KROVA_DEFAULT_ENDPOINT,
     name="krova",
     settings_field="krova",
     settings_model=KrovaSettings,

@@ -7,6 +7,7 @@ IP); reads are free.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Self, TypeVar
 
@@ -40,7 +41,23 @@ from .models import (
     WebhookWithSecret,
 )
 
-__all__ = ["KrovaClient"]
+__all__ = ["KrovaClient", "error_envelope"]
+
+
+def error_envelope(body: bytes | str | None) -> tuple[str | None, str | None]:
+    """Krova's documented error body, ``{"error": "text"}`` (OpenAPI ``Error``), and nothing
+    else: text from anything that merely looks like JSON (a proxy, a wrong endpoint) is
+    never shown in status."""
+    if not body:
+        return None, None
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("error"), str) or not parsed["error"]:
+        return None, None
+    code = parsed.get("code")
+    return parsed["error"], code if isinstance(code, str) else None
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -99,6 +116,7 @@ class KrovaClient:
             retry=RetryPolicy(retries=retries),
             max_rate_limit_wait=max_rate_limit_wait,
             observer=observer,
+            error_parser=error_envelope,
             transport=transport,
         )
 

@@ -46,6 +46,7 @@ def build(connection: ProviderConnection) -> LunaNodeProvider:
 
 
 PLUGIN = register(ProviderPlugin(
+    default_endpoint=LUNANODE_DEFAULT_ENDPOINT,
     name="lunanode",
     settings_field="lunanode",
     settings_model=LunaNodeSettings,

@@ -65,6 +65,7 @@ def build(connection: ProviderConnection) -> NoKycProvider:
 
 
 PLUGIN = register(ProviderPlugin(
+    default_endpoint=NOKYC_DEFAULT_ENDPOINT,
     name="nokyc",
     settings_field="nokyc",
     settings_model=NoKycSettings,

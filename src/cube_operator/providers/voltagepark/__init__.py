@@ -30,6 +30,7 @@ def build(connection: ProviderConnection) -> VoltageParkProvider:
 
 
 PLUGIN = register(ProviderPlugin(
+    default_endpoint=VOLTAGEPARK_DEFAULT_ENDPOINT,
     name="voltagepark",
     settings_field="voltagepark",
     settings_model=VoltageParkSettings,
