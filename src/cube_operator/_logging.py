@@ -45,7 +45,7 @@ class ExpectedWaitFilter(logging.Filter):
             message = record.getMessage()
             if _TEMPORARY in message:
                 level = logging.INFO if (_TEMPORARY + WAITING) in message else logging.WARNING
-                record.msg, record.args = message.replace(_TEMPORARY + WAITING, "waiting: "), ()
+                record.msg, record.args = message.replace(" " + _TEMPORARY + WAITING, ": "), ()
                 record.levelno, record.levelname = level, logging.getLevelName(level)
         return True
 

@@ -45,7 +45,11 @@ def operator(cluster: Cluster, krova: Krova, tmp_path_factory: pytest.TempPathFa
     op.start()
     yield op
     op.stop()
-    assert API_KEY not in op.log(), "the API key leaked into the operator log"
+    log = op.log()
+    assert API_KEY not in log, "the API key leaked into the operator log"
+    # Deletions waited on Krova here: routine waits are INFO, never ERROR.
+    waits = [line for line in log.splitlines() if "waiting for krova to delete" in line]
+    assert not [line for line in waits if " ERROR " in line], waits[:3]
 
 
 @pytest.fixture()

@@ -225,3 +225,19 @@ def test_an_endpoint_the_operator_does_not_allow_receives_nothing(cluster: Clust
         assert hits == [], hits
     finally:
         trap.shutdown()
+
+
+def test_a_rate_limit_above_the_providers_is_refused(cluster: Cluster, krova: Krova, operator: Operator) -> None:
+    # One tenant raising its budget would spend the limit Krova counts per client address,
+    # which every tenant of this operator shares: only lowering is allowed.
+    namespace = namespace_with_credentials(cluster, krova)
+    config = provider_config(namespace, krova)
+    config[0]["spec"]["rateLimit"] = {"requests": 100, "periodSeconds": 1}
+    cluster.apply(config)
+    found = wait_for(lambda: (pc := cluster.get("providerconfig", "krova", namespace))
+                     and condition(pc, "Ready").get("reason") == "InvalidSpec" and pc, timeout=30, what="InvalidSpec")
+    assert "can only lower the limit" in condition(found, "Ready")["message"]
+    config[0]["spec"]["rateLimit"] = {"requests": 1, "periodSeconds": 1}
+    cluster.apply(config)
+    wait_for(lambda: condition(cluster.get("providerconfig", "krova", namespace), "Ready").get("status") == "True",
+             timeout=30, what="a lower limit accepted")

@@ -118,6 +118,9 @@ class RateBudget:
     kinds: frozenset[CallKind] = WRITES
     #: The budget the provider's ``X-RateLimit-*`` headers describe.
     reports_server_headers: bool = True
+    #: For a budget several accounts share: this account's turn (a few unsent calls at a
+    #: time), so accounts take turns instead of one queueing all its calls first.
+    gate: asyncio.Semaphore | None = field(default=None, compare=False)
 
     def covers(self, kind: CallKind) -> bool:
         return kind in self.kinds
@@ -483,27 +486,38 @@ class ProviderHTTP:
 
         waited = 0.0  # seconds spent on rate limits by this call
         attempt = 0  # transient retries so far
+        gates = [b.gate for b in budgets if b.gate is not None]
         while True:
-            reservations: list[Reservation] = []
-            if limited:
-                reservations, slept = await self._wait_for_slots(budgets, method, route, waited)
-                waited += slept
-
-            started = time.perf_counter()
+            # A budget shared by several accounts admits few unsent calls per account at a
+            # time, so one account's burst cannot queue ahead of everyone else's.
+            turns: list[asyncio.Semaphore] = []
             failure: httpx.TransportError | None = None
             try:
-                response = await self._client.request(
-                    method, url, params=params, json=json, data=data, headers=headers,
-                    auth=auth,
-                )
-            except httpx.TransportError as exc:
-                failure = exc
+                for gate in gates:
+                    await gate.acquire()
+                    turns.append(gate)
+                reservations: list[Reservation] = []
+                if limited:
+                    reservations, slept = await self._wait_for_slots(budgets, method, route, waited)
+                    waited += slept
+
+                started = time.perf_counter()
+                try:
+                    response = await self._client.request(
+                        method, url, params=params, json=json, data=data, headers=headers,
+                        auth=auth,
+                    )
+                except httpx.TransportError as exc:
+                    failure = exc
+                finally:
+                    for budget, reservation in zip(budgets, reservations, strict=False):
+                        if isinstance(failure, _NOT_SENT_ERRORS):
+                            budget.limiter.release(reservation)
+                        else:
+                            budget.limiter.complete(reservation)
             finally:
-                for budget, reservation in zip(budgets, reservations, strict=False):
-                    if isinstance(failure, _NOT_SENT_ERRORS):
-                        budget.limiter.release(reservation)
-                    else:
-                        budget.limiter.complete(reservation)
+                for gate in turns:
+                    gate.release()
             if failure is not None:
                 # Handled outside the ``except`` so the httpx exception (whose text or
                 # attached request could carry secrets) is not chained as __context__.

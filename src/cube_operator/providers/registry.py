@@ -9,6 +9,7 @@ using one API key against one endpoint share one budget, as the provider counts 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -166,6 +167,10 @@ def account_key(provider: str, endpoint: str | None, credentials: Mapping[str, s
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+#: Unsent calls one account may hold in a budget it shares with other accounts.
+TURN = 2
+
+
 class BudgetPool:
     """Rate budgets as the provider counts them — per account, or per client address —
     shared by every client they cover.
@@ -173,7 +178,10 @@ class BudgetPool:
     ``scale`` (operator setting, for simulators whose clock runs faster) divides every
     period. A ProviderConfig's ``spec.rateLimit`` may only lower its own share: it adds a
     budget of its own on top of the shared ones and never changes them, so one tenant's
-    setting cannot starve another or exceed what the provider allows.
+    setting cannot starve another or exceed what the provider allows. Where accounts share a
+    budget (Krova counts per client address), each account holds at most ``TURN`` unsent
+    calls in it at a time, so a burst of one tenant's creates does not queue ahead of
+    everyone else's: accounts take turns.
     """
 
     def __init__(self, scale: float = 1.0) -> None:
@@ -181,6 +189,7 @@ class BudgetPool:
             raise ValueError("scale must be positive")
         self.scale = scale
         self._limiters: dict[tuple[Any, ...], RateLimiter] = {}
+        self._gates: dict[tuple[Any, ...], asyncio.Semaphore] = {}
 
     def _limiter(self, key: tuple[Any, ...], limit: int, period: float) -> RateLimiter:
         limiter = self._limiters.get(key)
@@ -207,9 +216,13 @@ class BudgetPool:
         out = []
         for index, default in enumerate(plugin.budgets):
             period = default.period / self.scale
-            scope = (f"endpoint:{(endpoint or '').rstrip('/')}" if default.per == "endpoint" else account)
-            limiter = self._limiter((plugin.name, scope, default.name, default.limit, period), default.limit, period)
-            out.append(RateBudget(limiter, default.kinds, reports_server_headers=index == 0))
+            shared = default.per == "endpoint"
+            scope = f"endpoint:{(endpoint or '').rstrip('/')}" if shared else account
+            key = (plugin.name, scope, default.name, default.limit, period)
+            limiter = self._limiter(key, default.limit, period)
+            # Accounts sharing a budget take turns: each holds at most TURN unsent calls.
+            gate = self._gates.setdefault((*key, account), asyncio.Semaphore(TURN)) if shared else None
+            out.append(RateBudget(limiter, default.kinds, reports_server_headers=index == 0, gate=gate))
         if override and plugin.budgets:
             requests, seconds = override
             limiter = self._limiter((plugin.name, account, "override", requests, seconds), requests, seconds)

@@ -210,3 +210,38 @@ def test_only_the_providers_own_error_envelope_reaches_status() -> None:
     assert "AKIA" not in error.message and "token" not in error.message
     long = b'{"error": "' + b"x" * 5000 + b'"}'
     assert len(map_error("krova", 400, long, parser=error_envelope).message) < 1000
+
+
+async def test_accounts_sharing_a_budget_take_turns() -> None:
+    # Krova counts per client address: two tenants' accounts share one budget. Tenant A
+    # bursts ten writes; tenant B's one write must not wait behind all of them.
+    import asyncio
+
+    from cube_operator.providers.registry import TURN
+
+    shared = RateLimiter(2, 0.2)
+    sent: list[str] = []
+
+    def client(name: str) -> ProviderHTTP:
+        def handler(request: httpx.Request) -> httpx.Response:
+            sent.append(name)
+            return httpx.Response(200, json={})
+        budget = RateBudget(shared, frozenset({CallKind.MUTATE}), gate=asyncio.Semaphore(TURN))
+        return ProviderHTTP(provider="krova", base_url="http://provider.test", budgets=[budget],
+                            transport=httpx.MockTransport(handler))
+
+    async with client("A") as a, client("B") as b:
+        burst = [asyncio.create_task(a.request("POST", "/cubes", kind=CallKind.MUTATE)) for _ in range(10)]
+        await asyncio.sleep(0.01)
+        await b.request("POST", "/cubes", kind=CallKind.MUTATE)
+        await asyncio.gather(*burst)
+    assert len(sent) == 11 and sent.index("B") <= 2 * TURN, sent  # without turns: 11th
+
+
+def test_the_pool_gives_each_account_its_own_turn_in_a_shared_budget() -> None:
+    pool = BudgetPool()
+    a = pool.budgets(plugin(), "acct-a")[0]
+    b = pool.budgets(plugin(), "acct-b")[0]
+    again = pool.budgets(plugin(), "acct-a")[0]
+    assert a.limiter is b.limiter and a.gate is not None and a.gate is not b.gate and again.gate is a.gate
+    assert pool.budgets(plugin("nokyc"), "acct-a")[0].gate is None  # per account: nobody to share with
