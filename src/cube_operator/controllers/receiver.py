@@ -187,7 +187,9 @@ class Receiver:
         if response.status >= 400:
             self.rejected[response.status] = self.rejected.get(response.status, 0) + 1
             kind = "Webhook" if plural == "webhooks" else "Cube"
-            logger.warning("rejected %s delivery for %s %s/%s: %s %s",
+            # A source already cut off is not worth a line per request (a flood would fill the log).
+            log = logger.debug if response.status == 429 else logger.warning
+            log("rejected %s delivery for %s %s/%s: %s %s",
                            request.match_info.get("provider"), kind, request.match_info.get("namespace"),
                            request.match_info.get("name"), response.status, response.text)
         return response
