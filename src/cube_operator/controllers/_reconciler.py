@@ -29,6 +29,14 @@ from ._problems import spec_error
 from ._runtime import Runtime
 from ._sessions import ConfigProblem, ProviderSession, unsupported
 
+#: Ready=False reasons that are progress, not a problem: no Warning event for them.
+PROGRESS_REASONS = frozenset({
+    "Creating", "Provisioning", "Converging", "InProgress", "Pending", "Restoring", "WaitingForTurn",
+    "WaitingForCube", "Paused", "Stopped", "Running",
+})
+#: Reasons whose transition already has its own event where it happens.
+ANNOUNCED_ELSEWHERE = frozenset({"ExternallyDeleted"})
+
 
 class Reconciling(Protocol):
     async def reconcile(self) -> float:
@@ -128,8 +136,10 @@ class Reconciler(ABC):
                              **fields: Any) -> dict[str, Any]:
         generation = obj["metadata"].get("generation")
         conditions = (obj.get("status") or {}).get("conditions") or []
+        before = next((c for c in conditions if c.get("type") == READY), None)
         if ready:
             conditions = set_condition(conditions, READY, *ready, generation)
+            self.announce_problem(obj, before, ready)
         if synced:
             conditions = set_condition(conditions, SYNCED, *synced, generation)
         changes: dict[str, Any] = dict(fields)
@@ -141,6 +151,18 @@ class Reconciler(ABC):
         observe_ready(str(written.get("kind") or self.plural), meta["namespace"], meta["name"],
                       ready_now, meta.get("creationTimestamp"))
         return written
+
+    def announce_problem(self, obj: dict[str, Any], before: dict[str, Any] | None,
+                         ready: tuple[bool | str, str, str]) -> None:
+        """A Warning event and one log line when Ready turns to a problem (not on every pass
+        that finds it again, and not for routine progress such as Creating)."""
+        ok, reason, message = ready
+        if ok is True or ok == "True" or reason in PROGRESS_REASONS or reason in ANNOUNCED_ELSEWHERE:
+            return
+        if before is not None and before.get("status") == "False" and before.get("reason") == reason:
+            return
+        self.logger.warning("Ready=False, %s: %s", reason, message)
+        self.event(obj, "Warning", reason, message)
 
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         kopf.event(kopf.Body(obj),  # type: ignore[arg-type]

@@ -56,6 +56,7 @@ CREATE_GRACE_SECONDS = 120.0
 # Deployment progress (providers with a progress call) is read at most this often per Cube:
 # every call counts against the provider's limit, and a callback reports the end at once.
 PROGRESS_SECONDS = 5.0
+CHILD_PLURALS = frozenset({"snapshots", "restores", "tcpmappings", "domains"})
 
 
 def desired_state(power_state: str) -> VMState:
@@ -459,9 +460,18 @@ class CubeReconciler(Reconciler):
             synced=(True, "ReconcileSuccess", "; ".join(notes) or "in sync with the provider"),
             **fields,
         )
-        if previous_state != observed.provider_state and previous_state is not None:
-            self.event(obj, "Normal", "StateChanged", f"{previous_state} → {observed.provider_state}")
+        if previous_state != observed.provider_state:
+            if previous_state is not None:
+                self.event(obj, "Normal", "StateChanged", f"{previous_state} → {observed.provider_state}")
+            self.kick_children(obj["metadata"]["namespace"])
         return CONVERGING_DELAY if converging else session.poll_interval
+
+    def kick_children(self, namespace: str) -> None:
+        """Objects that wait on a Cube (Snapshots, TcpMappings, ...) look again now, not at
+        their next retry, when it changes state."""
+        for plural, ns, name in list(self.rt.triggers):
+            if ns == namespace and plural in CHILD_PLURALS:
+                self.rt.kick(plural, ns, name)
 
     async def provisioning_progress(self, session: ProviderSession, observed: ObservedVM,
                                     status: dict[str, Any]) -> dict[str, Any] | None:

@@ -534,3 +534,38 @@ async def test_two_cubes_cannot_adopt_one_vm_but_an_orphan_can_be_adopted(harnes
     await reconcile(h, second)
     assert not second["status"].get("id") and h.condition(second)["reason"] == "AdoptionRefused"
     assert "already managed by Cube first" in h.condition(second)["message"]
+
+
+# -- a failing object is loud once, not on every pass --------------------------------------
+
+async def test_a_transition_to_a_problem_is_one_warning_event(harness: Harness) -> None:
+    h = harness
+    cube = h.cube(image="")  # the schema says min 1: the operator reports it, never crashes
+    cube["spec"].pop("sshPublicKey")
+    h.provider.faults["create_vm"] = [None]
+    await reconcile(h, cube, times=3)
+    warnings = [e for e in h.events.events if e.type == "Warning" and e.reason == "InvalidSpec"]
+    assert len(warnings) == 1, h.events.events
+    assert h.provider.called("create_vm") == 0
+
+
+async def test_routine_progress_raises_no_warning(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    await reconcile(h, cube, times=2)
+    assert not [e for e in h.events.events if e.type == "Warning"], h.events.events
+
+
+async def test_a_cube_changing_state_wakes_the_objects_waiting_on_it(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    waiting = h.runtime.trigger("tcpmappings", NAMESPACE, "web")
+    elsewhere = h.runtime.trigger("tcpmappings", "another-namespace", "web")
+    reconciler = h.reconciler(CubeReconciler, cube)
+    await reconciler.reconcile()
+    await reconciler.reconcile()
+    waiting.clear()
+    h.provider.set_state(cube["status"]["id"], VMState.RUNNING)
+    fresh_list(h)
+    await reconciler.reconcile()
+    assert waiting.is_set() and not elsewhere.is_set()
