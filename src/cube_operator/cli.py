@@ -7,17 +7,38 @@ import sys
 from pathlib import Path
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cube-operator")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "unknown"
+
+
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default where it has one worth saying (not None, not an off switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cube-operator", description=__doc__)
+    formatter = _DefaultsShown
+    parser = argparse.ArgumentParser(prog="cube-operator", description=__doc__, formatter_class=formatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the operator against the current kubeconfig")
+    run = sub.add_parser("run", help="run the operator against the current kubeconfig", formatter_class=formatter,
+                         description="Run the operator against the current kubeconfig (KUBECONFIG, or in-cluster).")
     run.add_argument("--namespace", "-n", action="append", default=None,
                      help="watch only this namespace (repeatable); default: all namespaces "
                           "(env CUBE_OPERATOR_NAMESPACES, comma-separated)")
     run.add_argument("--poll-interval", type=float,
                      default=float(os.environ.get("CUBE_OPERATOR_POLL_INTERVAL", "30")),
-                     help="seconds between provider list calls per ProviderConfig (default 30)")
+                     help="seconds between provider list calls per ProviderConfig")
     run.add_argument("--liveness-port", type=int, default=8080,
                      help="port of the /healthz endpoint (0 disables it)")
     run.add_argument("--metrics-port", type=int, default=9090, help="port of /metrics (0 disables it)")
@@ -36,10 +57,10 @@ def _parser() -> argparse.ArgumentParser:
                           "name (scheme and host; port and path prefix if given), repeatable; env "
                           "CUBE_OPERATOR_ALLOW_ENDPOINTS, comma-separated. Tenants' credentials go there.")
     run.add_argument("--watch-inactivity-timeout", type=float, default=15.0, metavar="SECONDS",
-                     help="a watch stream silent this long is taken for dead and reopened (default 15)")
+                     help="a watch stream silent this long is taken for dead and reopened")
     run.add_argument("--budget-scale", type=float, default=1.0, metavar="X",
                      help="for simulators whose clock runs X times faster: every provider's documented "
-                          "rate limit is X times faster too (default 1: real providers)")
+                          "rate limit is X times faster too (1: real providers)")
     run.add_argument("--log-format", choices=("text", "json"),
                      default=os.environ.get("CUBE_OPERATOR_LOG_FORMAT", "text"))
     run.add_argument("--log-level", default=os.environ.get("CUBE_OPERATOR_LOG_LEVEL", "info"),
@@ -51,17 +72,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--priority", type=int, default=None,
                      help="peering priority; the highest live replica acts (default: random per process)")
 
-    dev = sub.add_parser("dev", help="run the sandbox: API emulator, simulators, operator, examples")
+    dev = sub.add_parser(
+        "dev", help="run the sandbox: API emulator, simulators, operator, examples", formatter_class=formatter,
+        description="The sandbox: a Kubernetes API emulator, the provider simulators and the operator, all on "
+                    "127.0.0.1, with examples/<provider>/ applied. It prints a kubeconfig path: export "
+                    "KUBECONFIG=<it> and use kubectl from another terminal. Ctrl-C stops everything.")
     dev.add_argument("--workdir", type=Path, default=None, help="where to write the kubeconfig and logs")
     dev.add_argument("--time-scale", type=float, default=10.0,
-                     help="simulated provider time runs this much faster (default 10)")
+                     help="simulated provider time runs this much faster")
     dev.add_argument("--provider", choices=("krova", "nokyc", "cyberpanel", "lunanode", "voltagepark", "all"), default="krova",
-                     help="which provider simulators run and which examples/<provider>/ are applied "
-                          "(default krova)")
+                     help="which provider simulators run and which examples/<provider>/ are applied")
     dev.add_argument("--exit-when-ready", action="store_true",
                      help="stop once every example Cube is Running or Stopped (for scripts)")
 
-    crds = sub.add_parser("crds", help="regenerate the CRDs from the API models")
+    crds = sub.add_parser("crds", help="regenerate the CRDs from the API models", formatter_class=formatter)
     crds.add_argument("--output", type=Path, default=Path("crds"))
     return parser
 

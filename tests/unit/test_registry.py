@@ -12,3 +12,4 @@ def test_handlers_live_in_the_operators_own_registry() -> None:
     ours = [h.id for h in controllers.registry._changing.get_all_handlers()]
     assert "cubes-changed" in ours and any("providerconfig_changed" in h for h in ours)
     assert [h.id for h in controllers.registry._spawning.get_all_handlers()]  # the daemons
+
