@@ -338,3 +338,25 @@ def test_a_suspended_vps_is_reported_and_not_started_until_lifted(cluster: Clust
         admin.post(f"/vps/{vps_id}/status", json={"status": "unsuspend"}).raise_for_status()
     wait_for(lambda: reason(cluster, "cube", "owed", team) == "Running", timeout=30, what="running again")
     assert cp.count("POST", "/api/v1/vps/{id}/start") == starts + 1
+
+
+def test_a_rejected_create_is_not_sent_again_until_something_changes(cluster: Cluster, cp: CyberPanel,
+                                                                     team: str) -> None:
+    with cp.admin() as admin:
+        admin.put("/account", json={"balance": "0.00"}).raise_for_status()
+    try:
+        creates = cp.count("POST", "/api/v1/vps/create")
+        cluster.apply(cube("broke", team))
+        wait_for(lambda: reason(cluster, "cube", "broke", team) == "ProviderRejected", timeout=30,
+                 what="ProviderRejected")
+        message = condition(cluster.get("cube", "broke", team), "Ready")["message"]
+        assert "INSUFFICIENT_BALANCE" in message and "not sent again" in message
+        time.sleep(6)  # several passes: none sends the create again
+        assert cp.count("POST", "/api/v1/vps/create") == creates + 1
+    finally:
+        with cp.admin() as admin:
+            admin.put("/account", json={"balance": "150.00"}).raise_for_status()
+    # Topped up at the provider (nothing Kubernetes sees): any change to the Cube retries.
+    cluster.kubectl("annotate", "cube", "broke", "-n", team, "example.com/retry=1")
+    ready(cluster, "broke", team)
+    assert cp.count("POST", "/api/v1/vps/create") == creates + 2

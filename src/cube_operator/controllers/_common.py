@@ -117,8 +117,10 @@ async def run_daemon_loop(
     kick: asyncio.Event,
     stopped: Any,
     logger: kopf.Logger | logging.LoggerAdapter[Any],
+    woke: Callable[[bool], None] | None = None,
 ) -> None:
-    """Reconcile, then sleep until kicked, the returned delay passes, or the daemon stops."""
+    """Reconcile, then sleep until kicked, the returned delay passes, or the daemon stops.
+    ``woke`` hears, before each pass after the first, whether a kick (a change) woke it."""
     failures = 0
     in_outage = False
     while not stopped:
@@ -155,6 +157,8 @@ async def run_daemon_loop(
         finally:
             for waiter in (stop_waiter, kick_waiter):
                 waiter.cancel()
+        if woke is not None:
+            woke(kick_waiter.done() and not kick_waiter.cancelled() and bool(kick_waiter.result()))
 
 
 def is_api_outage(error: BaseException) -> bool:

@@ -36,6 +36,14 @@ PROGRESS_REASONS = frozenset({
 })
 #: Reasons whose transition already has its own event where it happens.
 ANNOUNCED_ELSEWHERE = frozenset({"ExternallyDeleted"})
+#: The provider refused a create as it stands: sending it again costs a call against the
+#: account's limit and changes nothing. Held until the object or its ProviderConfig
+#: changes — also across restarts, since the condition is in status. (An object that
+#: exists keeps being observed: only creates are held.)
+HELD_REASONS = frozenset({"ProviderRejected"})
+HOLD_SECONDS = 3600.0
+HOLD_NOTE = ("; not sent again until the object or its ProviderConfig changes "
+             "(any change to the object, e.g. an annotation, retries now)")
 
 
 class Reconciling(Protocol):
@@ -64,6 +72,22 @@ class Reconciler(ABC):
         self.logger = logger
         self.written: dict[str, Any] | None = None
         self.provider_failures = 0  # consecutive ProviderErrors of this object, for backoff
+        # Whether a kick (a change to the object or what it uses) started this pass, rather
+        # than its timer; the first pass after a start counts as a timer's.
+        self.kicked = False
+
+    def woke(self, kicked: bool) -> None:
+        self.kicked = kicked
+
+    def held(self, obj: dict[str, Any]) -> bool:
+        """The provider refused this generation as it stands and nothing changed since."""
+        if self.kicked:
+            return False
+        ready = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == READY), None)
+        if ready is None or (obj.get("status") or {}).get("id"):
+            return False  # only a create is held: an existing object keeps being observed
+        return ready.get("status") == "False" and ready.get("reason") in HELD_REASONS and (
+            ready.get("observedGeneration") == obj["metadata"].get("generation"))
 
     # --- the pass ---------------------------------------------------------------------
     async def reconcile(self) -> float:
@@ -77,6 +101,8 @@ class Reconciler(ABC):
             spec = self.spec_model.model_validate(obj.get("spec") or {})
         except ValidationError as error:
             return await self.on_invalid_spec(obj, spec_error(error))
+        if self.held(obj):
+            return HOLD_SECONDS
         try:
             delay = await self.reconcile_spec(obj, spec)
         except ConfigProblem as problem:
@@ -102,10 +128,15 @@ class Reconciler(ABC):
     async def on_provider_error(self, error: ProviderError) -> float:
         reason, message, terminal = provider_error_reason(error)
         obj = self.current()
+        hold = reason in HELD_REASONS and not (obj.get("status") or {}).get("id")
+        if hold:
+            message += HOLD_NOTE
         # A transient error on an object that exists keeps its last Ready verdict.
         keep_ready = bool((obj.get("status") or {}).get("id")) and not terminal
         await self.set_conditions(obj, ready=None if keep_ready else (False, reason, message),
                                   synced=(False, reason, message))
+        if hold:
+            return HOLD_SECONDS
         return retry_delay(error, 30.0 if terminal else 3.0, self.provider_failures)
 
     # --- status -----------------------------------------------------------------------

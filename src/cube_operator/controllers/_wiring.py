@@ -24,7 +24,7 @@ def register_reconciler(plural: str, factory: type[Reconciler], *, deletes: bool
         runtime.active.add((plural, namespace, name))
         try:
             await run_daemon_loop(kind, reconciler.reconcile, runtime.trigger(plural, namespace, name),
-                                  stopped, logger)
+                                  stopped, logger, woke=reconciler.woke)
         finally:
             runtime.active.discard((plural, namespace, name))
             if body.get("metadata", {}).get("deletionTimestamp"):

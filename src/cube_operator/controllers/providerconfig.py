@@ -84,8 +84,14 @@ async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: ko
 @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
 @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
 async def providerconfig_changed(body: kopf.Body, meta: kopf.Meta, status: kopf.Status,
-                                 patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
+                                 patch: kopf.Patch, logger: kopf.Logger, reason: Any = None, **_: Any) -> None:
     await check(body, meta, status, patch, logger)
+    if str(reason) == "update":
+        # A changed ProviderConfig may fix what its objects wait on (a held rejection too).
+        runtime = get_runtime()
+        for plural, namespace, name in list(runtime.triggers):
+            if namespace == meta["namespace"]:
+                runtime.kick(plural, namespace, name)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS, registry=registry)

@@ -569,3 +569,40 @@ async def test_a_cube_changing_state_wakes_the_objects_waiting_on_it(harness: Ha
     fresh_list(h)
     await reconciler.reconcile()
     assert waiting.is_set() and not elsewhere.is_set()
+
+
+# -- a rejected create is not sent again until something changes ----------------------------
+
+async def test_a_rejected_create_is_held_until_the_cube_changes_also_across_a_restart(harness: Harness) -> None:
+    from cube_operator.controllers._reconciler import HOLD_SECONDS
+    from cube_operator.providers import Invalid
+
+    h = harness
+    cube = h.cube()
+    h.provider.faults["create_vm"] = [Invalid("image not offered in this region", provider=h.provider.name,
+                                              status=400)]
+    reconciler = h.reconciler(CubeReconciler, cube)
+    assert await reconciler.reconcile() == HOLD_SECONDS
+    assert h.condition(cube)["reason"] == "ProviderRejected" and "not sent again" in h.condition(cube)["message"]
+    creates = h.provider.called("create_vm")
+    for _ in range(3):  # timer passes
+        assert await reconciler.reconcile() == HOLD_SECONDS
+    assert await restart_and_reconcile(h, cube) == HOLD_SECONDS  # the verdict is in status
+    assert h.provider.called("create_vm") == creates
+    reconciler.woke(True)  # a change to the Cube (or its ProviderConfig) kicked it
+    await reconciler.reconcile()
+    assert h.provider.called("create_vm") == creates + 1 and cube["status"].get("id")
+
+
+async def test_a_new_generation_is_tried_again(harness: Harness) -> None:
+    from cube_operator.providers import Invalid
+
+    h = harness
+    cube = h.cube()
+    h.provider.faults["create_vm"] = [Invalid("no", provider=h.provider.name, status=400)]
+    await reconcile(h, cube)
+    creates = h.provider.called("create_vm")
+    h.kube.body("cubes", NAMESPACE, "web-1")["metadata"]["generation"] = 2
+    cube["metadata"]["generation"] = 2
+    await restart_and_reconcile(h, cube)
+    assert h.provider.called("create_vm") == creates + 1
