@@ -111,6 +111,8 @@ def test_invalid_specs_are_rejected_by_the_api(cluster: Cluster, team: str) -> N
 
 def test_immutable_fields_rejected_on_change(cluster: Cluster, team: str) -> None:
     cluster.apply(cube_manifest("fixed", team, powerState="Stopped"))
+    wait_for(lambda: ((cluster.get("cube", "fixed", team) or {}).get("status") or {}).get("id"), timeout=30,
+             what="the VM exists")
     result = cluster.kubectl("patch", "cube", "fixed", "-n", team, "--type", "merge", "-p",
                              '{"spec":{"image":"debian-12"}}', check=False)
     assert result.returncode != 0 and "image is immutable" in result.stderr
@@ -251,3 +253,22 @@ def test_adopted_cube_whose_image_differs_is_reported(cluster: Cluster, krova: K
                     condition(c, "Ready").get("reason") == "ImmutableFieldChanged" and c, what="drift reported")
     message = condition(cube, "Ready")["message"]
     assert "spec.image is 'ubuntu-24.04' but the Cube runs 'debian-12'" in message
+
+
+def test_fields_are_editable_until_a_vm_exists(cluster: Cluster, krova: Krova, team: str) -> None:
+    # A Cube whose create cannot happen yet (its ProviderConfig does not exist) has no VM:
+    # its image and sizing can still be fixed by editing it.
+    cluster.apply(cube_manifest("draft", team, providerConfigRef={"name": "not-yet"}))
+    wait_for(lambda: condition(cluster.get("cube", "draft", team), "Ready").get("reason") == "ProviderConfigNotFound",
+             timeout=30, what="waiting for its ProviderConfig")
+    cluster.kubectl("patch", "cube", "draft", "-n", team, "--type", "merge", "-p",
+                    '{"spec":{"image":"debian-12","resources":{"vcpu":1,"ramGb":1,"diskGb":10}}}')
+    cluster.kubectl("patch", "cube", "draft", "-n", team, "--type", "json",
+                    "-p", '[{"op": "remove", "path": "/spec/region"}]')
+    cluster.kubectl("patch", "cube", "draft", "-n", team, "--type", "merge", "-p",
+                    '{"spec":{"providerConfigRef":{"name":"krova"},"region":"eu-nuremberg"}}')
+    found = ready(cluster, "draft", team)
+    assert found["status"]["id"] and found["spec"]["image"] == "debian-12"
+    result = cluster.kubectl("patch", "cube", "draft", "-n", team, "--type", "merge", "-p",
+                             '{"spec":{"image":"ubuntu-24.04"}}', check=False)
+    assert result.returncode != 0 and "image is immutable once the Cube has a VM" in result.stderr

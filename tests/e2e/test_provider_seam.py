@@ -180,12 +180,15 @@ def test_inline_user_data_stays_out_of_the_debug_log(cluster: Cluster, krova: Kr
 def test_an_immutable_field_cannot_be_removed_and_set_anew(cluster: Cluster, krova: Krova, operator: Operator,
                                                           team: str) -> None:
     cluster.apply(cube_manifest("fixed", team))
+    has_vm = lambda name: ((cluster.get("cube", name, team) or {}).get("status") or {}).get("id")
+    wait_for(lambda: has_vm("fixed"), timeout=30, what="the VM exists")
     removed = cluster.kubectl("patch", "cube", "fixed", "-n", team, "--type", "json",
                               "-p", '[{"op": "remove", "path": "/spec/region"}]', check=False)
     assert removed.returncode != 0 and "region is immutable" in removed.stderr, removed.stderr
     without = cube_manifest("no-region", team)
     del without["spec"]["region"]
     cluster.apply(without)
+    wait_for(lambda: has_vm("no-region"), timeout=30, what="the VM exists")
     added = cluster.kubectl("patch", "cube", "no-region", "-n", team, "--type", "merge",
                             "-p", '{"spec":{"region":"us-east"}}', check=False)
     assert added.returncode != 0 and "region is immutable" in added.stderr, added.stderr

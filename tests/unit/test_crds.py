@@ -50,9 +50,11 @@ def test_schema_is_structural_and_described(info: Any) -> None:
 def test_cube_immutable_fields_and_defaults() -> None:
     crd = crd_for(next(k for k in KINDS if k.kind == "Cube"))
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    for field in ("image", "region", "resources", "plan"):
-        rules = spec["properties"][field]["x-kubernetes-validations"]
-        assert rules == [{"rule": "self == oldSelf", "message": f"{field} is immutable"}]
+    root = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
+    for field in ("image", "region", "resources", "plan", "gpus"):
+        assert "x-kubernetes-validations" not in spec["properties"][field]  # editable before a VM exists
+        rule = next(r for r in root if r["message"].startswith(f"spec.{field} is immutable"))
+        assert rule["rule"].startswith("!has(oldSelf.status) || !has(oldSelf.status.id) || ")
     assert spec["properties"]["powerState"]["default"] == "Running"
     assert spec["properties"]["sshPort"]["default"] == 22
     assert spec["properties"]["deletionPolicy"]["default"] == "Delete"

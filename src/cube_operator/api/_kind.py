@@ -36,6 +36,8 @@ class KindInfo:
     description: str
     short_names: tuple[str, ...] = ()
     printer_columns: tuple[Mapping[str, object], ...] = field(default=())
+    #: CEL rules on the whole object (they may read ``status``, e.g. "once a VM exists").
+    validations: tuple[Mapping[str, str], ...] = field(default=())
 
     @property
     def singular(self) -> str:

@@ -49,6 +49,8 @@ def crd_for(info: KindInfo) -> dict[str, Any]:
                                 "spec": spec_schema,
                                 "status": status_schema,
                             },
+                            **({"x-kubernetes-validations": [dict(v) for v in info.validations]}
+                               if info.validations else {}),
                         }
                     },
                 }

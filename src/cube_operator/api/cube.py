@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from ._common import (
     DELETION_POLICY_DESCRIPTION,
@@ -12,7 +12,6 @@ from ._common import (
     NamespacedObjectReference,
     SecretKeySelector,
     StatusBase,
-    immutable,
 )
 from ._kind import AGE_COLUMN, READY_COLUMN, REASON_COLUMN, KindInfo
 
@@ -40,46 +39,45 @@ class CubePort(ApiModel):
     protocol: str = Field(default="tcp", description="tcp or udp.")
 
 
-# A field that cannot change in place must not be removed and set anew either (two
-# patches, each passing a field-level `self == oldSelf`): its presence is immutable too.
-_IMMUTABLE_PRESENCE = ("region", "resources", "plan", "gpus")
+# Fields with no update at the provider: immutable once a VM exists (status.id), editable
+# before (a create the provider rejected can be fixed by editing the Cube). Presence is
+# immutable too, so a field cannot be removed and set anew in two patches.
+IMMUTABLE_ONCE_CREATED = ("image", "region", "resources", "plan", "gpus")
+
+
+def _immutable_once_created(name: str) -> dict[str, str]:
+    same = (f"self.spec.{name} == oldSelf.spec.{name}" if name == "image" else
+            f"(has(self.spec.{name}) == has(oldSelf.spec.{name}) && "
+            f"(!has(self.spec.{name}) || self.spec.{name} == oldSelf.spec.{name}))")
+    return {"rule": f"!has(oldSelf.status) || !has(oldSelf.status.id) || {same}",
+            "message": f"spec.{name} is immutable once the Cube has a VM (status.id); recreate the Cube to "
+                       "change it"}
 
 
 class CubeSpec(ApiModel):
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": f"has(self.{f}) == has(oldSelf.{f})",
-         "message": f"{f} is immutable: it cannot be added or removed after creation; recreate the Cube"}
-        for f in _IMMUTABLE_PRESENCE
-    ]})
-
     provider_config_ref: NamespacedObjectReference = Field(
         description="The ProviderConfig (same namespace) used to manage this Cube."
     )
     image: str = Field(
         min_length=1, max_length=128,
-        description="OS image id, e.g. ubuntu-24.04 (Krova: one of GET /images). Immutable.",
-        json_schema_extra=immutable("image"),
+        description="OS image id, e.g. ubuntu-24.04 (Krova: one of GET /images). Immutable once the VM exists.",
     )
     region: str | None = Field(
         default=None, min_length=1, max_length=64,
-        description="Region slug, e.g. eu-nuremberg; the provider's default when omitted. Immutable.",
-        json_schema_extra=immutable("region"),
+        description="Region slug, e.g. eu-nuremberg; the provider's default when omitted. Immutable once the VM exists.",
     )
     resources: CubeResources | None = Field(
         default=None,
-        description="vCPU, RAM and disk for resource-based providers (Krova). Immutable.",
-        json_schema_extra=immutable("resources"),
+        description="vCPU, RAM and disk for resource-based providers (Krova). Immutable once the VM exists.",
     )
     plan: str | None = Field(
         default=None, min_length=1, max_length=128,
-        description="Plan/preset name for plan-based providers. Immutable.",
-        json_schema_extra=immutable("plan"),
+        description="Plan/preset name for plan-based providers. Immutable once the VM exists.",
     )
     gpus: CubeGpus | None = Field(
         default=None,
         description="GPUs for GPU providers (Voltage Park): with spec.resources, matched to an available "
-                    "preset. Immutable.",
-        json_schema_extra=immutable("gpus"),
+                    "preset. Immutable once the VM exists.",
     )
     ssh_public_key: str | None = Field(
         default=None, max_length=16384, pattern=SSH_KEY_PATTERN,
@@ -166,6 +164,7 @@ CUBE = KindInfo(
     status=CubeStatus,
     short_names=("cb",),
     description="A virtual machine at a cloud provider, kept in the declared state.",
+    validations=tuple(_immutable_once_created(f) for f in IMMUTABLE_ONCE_CREATED),
     printer_columns=(
         {"name": "State", "type": "string", "jsonPath": ".status.state"},
         {"name": "IP", "type": "string", "jsonPath": ".status.publicIpv4"},
