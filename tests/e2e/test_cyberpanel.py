@@ -68,7 +68,9 @@ def cp() -> Iterator[CyberPanel]:
 
 @pytest.fixture(scope="module")
 def operator(cluster: Cluster, cp: CyberPanel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    op = Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("op-cp") / "operator.log", budget_scale=TIME_SCALE)
+    op = Operator(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("op-cp") / "operator.log",
+                  budget_scale=TIME_SCALE)
+    op.args = ["--webhook-public-url", op.receiver_url]  # where the simulator delivers callbacks
     op.start()
     yield op
     op.stop()

@@ -336,6 +336,14 @@ def fake_plugin(provider: FakeProvider) -> ProviderPlugin:
         credential_keys=(CredentialKey("apiKey", "key"),),
         budgets=(BudgetDefault("writes", 10, 60.0, frozenset({CallKind.MUTATE, CallKind.PROVISION})),),
         build=lambda _connection: provider,
+        verify_webhook=_never_verified if provider.capabilities & {C.WEBHOOKS, C.CREATE_CALLBACK} else None,
     )
+
+
+def _never_verified(headers: Any, body: bytes, secret: str, now: float) -> Any:
+    """The fake's deliveries are never checked here (the receiver has its own tests)."""
+    from cube_operator.providers import WebhookRejected, WebhookRejection
+
+    raise WebhookRejected(WebhookRejection.BAD_SIGNATURE, "the fake provider sends no deliveries")
 
 

@@ -180,7 +180,9 @@ class CubeReconciler(Reconciler):
         root_password = (await self.root_password(obj, spec)
                          if Capability.ROOT_PASSWORD in capabilities else None)
         callback, callback_secret = None, None
-        base = self.rt.options.receiver_base_url()
+        # Only a public URL (--webhook-public-url) is worth giving: the provider calls it.
+        public = (self.rt.options.webhook_public_url or "").rstrip("/")
+        base = public if public and self.rt.options.webhook_port else ""
         if Capability.CREATE_CALLBACK in capabilities and base and session.plugin.verify_webhook is not None:
             # The provider reports the end of the deployment here, signed with this Cube's own secret.
             callback = callback_url(base, session.provider_name, namespace, obj["metadata"]["name"])

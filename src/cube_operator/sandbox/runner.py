@@ -142,10 +142,12 @@ async def _sandbox(workdir: Path, time_scale: float, exit_when_ready: bool, stop
 
 def _start_operator(kubeconfig: Path, log_path: Path, time_scale: float) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    port = _free_port()  # the receiver; the simulators run here too, so it is public to them
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", "0",
-             "--metrics-port", "0", "--webhook-port", str(_free_port()), "--poll-interval", "5",
+             "--metrics-port", "0", "--webhook-port", str(port), "--webhook-public-url", f"http://127.0.0.1:{port}",
+             "--poll-interval", "5",
              "--budget-scale", str(time_scale), "--allow-endpoint", "http://127.0.0.1"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )

@@ -606,3 +606,21 @@ async def test_a_new_generation_is_tried_again(harness: Harness) -> None:
     cube["metadata"]["generation"] = 2
     await restart_and_reconcile(h, cube)
     assert h.provider.called("create_vm") == creates + 1
+
+
+@pytest.mark.parametrize("provider_name", profiles_with(Capability.CREATE_CALLBACK))
+@pytest.mark.parametrize("public", [None, "https://cube-operator.example.com/"])
+async def test_a_create_callback_is_given_only_with_a_public_url(harness: Harness, public: str | None) -> None:
+    h = harness
+    h.runtime.options.webhook_port = 8443
+    h.runtime.options.webhook_public_url = public
+    cube = h.cube()
+    await reconcile(h, cube)
+    spec = next(c for c in h.provider.calls if c.name == "create_vm").args[0]
+    if public is None:  # the provider could never reach a loopback default
+        assert spec.callback_url is None and (NAMESPACE, "web-1-callback") not in h.kube.secrets
+    else:
+        assert spec.callback_url == f"https://cube-operator.example.com/callbacks/{h.provider.name}/{NAMESPACE}/web-1"
+        secret = h.kube.secrets[(NAMESPACE, "web-1-callback")]
+        assert base64.b64decode(secret["data"]["secret"]).decode() == spec.callback_secret
+        assert secret["metadata"]["ownerReferences"][0]["uid"] == cube["metadata"]["uid"]
