@@ -12,7 +12,9 @@ oversized is 413, slow 408. After it: a stale signed timestamp is 401 saying so,
 (the same delivery id, or the same signed body under another id) 409, a malformed payload
 400. Route lookups are cached (a flood
 of forged requests costs about one API read per name per second), a source with 60 rejections
-in a minute is answered 429 without any work. The replay window is in memory: after a
+in a minute is answered 429 without any work — except on routes that have verified a
+delivery or are cached, so a forger sharing the provider's address (an Ingress) cannot
+silence it. The replay window is in memory: after a
 restart a replayed body costs one provider read, once (then it is known again).
 
 The affected Cube is found through the provider-id index the reconcilers keep; only a
@@ -161,6 +163,8 @@ class Receiver:
         self.deliveries = DeliveryLog()
         self.lookups = Lookups()
         self.failures = FailureLimit()
+        # Routes that received a correctly signed delivery (the failure limit never shuts them).
+        self.verified: OrderedDict[tuple[str, ...], None] = OrderedDict()
         self.accepted = 0
         self.rejected: dict[int, int] = {}
 
@@ -178,7 +182,12 @@ class Receiver:
 
     async def _receive(self, request: web.Request, plural: str) -> web.Response:
         source = request.remote or "unknown"
-        if self.failures.blocked(source):
+        info = request.match_info
+        key = (plural, info.get("provider", ""), info.get("namespace", ""), info.get("name", ""))
+        # The limit spares the API server, not the signature check: a route that already
+        # verified a delivery, or whose lookup is cached, is still served — behind an
+        # Ingress every sender shares one address, and a forger must not silence the provider.
+        if self.failures.blocked(source) and key not in self.verified and self.lookups.get(key) is None:
             response = _reject(429, "too many rejected deliveries from this address; try again later")
         else:
             response = await self._handle(request, plural)
@@ -253,6 +262,9 @@ class Receiver:
             return _reject(rejected.http_status, rejected.message)
         self.deliveries.add(event.delivery_id)
         self.deliveries.add(digest)
+        self.verified[key] = None
+        while len(self.verified) > SEEN_DELIVERIES:
+            self.verified.popitem(last=False)
         await self.refresh(runtime, namespace, found.config_name, event, cubes=set(found.cubes) or None)
         self.accepted += 1
         return web.json_response({"ok": True})
