@@ -236,8 +236,9 @@ async def test_accounts_sharing_a_budget_take_turns() -> None:
             await asyncio.sleep(0.005)
         await b.request("POST", "/cubes", kind=CallKind.MUTATE)
         await asyncio.gather(*burst)
-    # B waits behind at most A's next turn, not its whole burst (without turns: 11th).
-    assert len(sent) == 11 and sent.index("B") <= 2 * TURN, sent
+    # B waits behind at most A's next turn (and may share its window with one more of A's),
+    # not behind A's whole burst (without turns it is 11th).
+    assert len(sent) == 11 and sent.index("B") <= 2 * TURN + 1, sent
 
 
 def test_the_pool_gives_each_account_its_own_turn_in_a_shared_budget() -> None:
