@@ -5,12 +5,10 @@ catalogue choice, deployment progress and failure, snapshots, and both rate-limi
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from cloudsim.testing import RunningSimulator, cyberpanel_key, running_simulator
@@ -36,6 +34,7 @@ from cube_operator.providers.cyberpanel import (
     hostname,
     snapshot_name,
 )
+from support.contract import admin, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -73,21 +72,8 @@ def spec(name: str, **kw: Any) -> VMSpec:
     return VMSpec(**base)
 
 
-async def until(probe: Any, accept: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if accept(value):
-            return value
-        assert time.monotonic() < deadline, value
-        await asyncio.sleep(0.05)
 
 
-async def admin(sim: RunningSimulator, method: str, path: str, **kw: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=sim.admin_url) as http:
-        response = await http.request(method, path, **kw)
-    response.raise_for_status()
-    return response
 
 
 async def count(sim: RunningSimulator, method: str, route: str, status: int | None = None) -> int:

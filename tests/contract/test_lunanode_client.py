@@ -29,6 +29,7 @@ from cube_operator.providers import (
     VMState,
 )
 from cube_operator.providers.lunanode import LunaNodeClient, LunaNodeProvider, signature, vm_name
+from support.contract import until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -74,14 +75,6 @@ def spec(name: str, **kw: Any) -> VMSpec:
     return VMSpec(**base)
 
 
-async def until(probe: Any, accept: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if accept(value):
-            return value
-        assert time.monotonic() < deadline, value
-        await asyncio.sleep(0.05)
 
 
 async def test_every_call_is_signed_and_wrong_credentials_are_refused(sim: RunningSimulator) -> None:

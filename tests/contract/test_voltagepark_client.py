@@ -4,12 +4,10 @@ presets and capacity, cloud-init, tags that find an earlier create."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from cloudsim.testing import RunningSimulator, running_simulator
@@ -30,6 +28,7 @@ from cube_operator.providers.voltagepark import (
     VoltageParkProvider,
     cloud_init_of,
 )
+from support.contract import admin, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -65,21 +64,8 @@ def spec(name: str, **kw: Any) -> VMSpec:
     return VMSpec(**base)
 
 
-async def until(probe: Any, accept: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if accept(value):
-            return value
-        assert time.monotonic() < deadline, value
-        await asyncio.sleep(0.05)
 
 
-async def admin(sim: RunningSimulator, method: str, path: str, **kw: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=sim.admin_url) as http:
-        response = await http.request(method, path, **kw)
-        response.raise_for_status()
-        return response
 
 
 async def test_both_auth_headers_are_used_and_a_wrong_key_refused(sim: RunningSimulator,
