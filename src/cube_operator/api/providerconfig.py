@@ -140,7 +140,7 @@ PROVIDER_CONFIG = KindInfo(
     plural="providerconfigs",
     spec=ProviderConfigSpec,
     status=ProviderConfigStatus,
-    short_names=("pc", "cubepc"),
+    short_names=("cubepc",),
     description="Credentials and settings the operator uses to talk to one cloud provider.",
     printer_columns=(
         {"name": "Provider", "type": "string", "jsonPath": ".spec.provider"},

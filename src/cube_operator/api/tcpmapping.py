@@ -47,7 +47,7 @@ TCP_MAPPING = KindInfo(
     plural="tcpmappings",
     spec=TcpMappingSpec,
     status=TcpMappingStatus,
-    short_names=("tcpm",),
+    short_names=("cubetcp",),
     description="A public TCP port forwarded to a port on a Cube, optionally limited to an IP allowlist.",
     printer_columns=(
         {"name": "Cube", "type": "string", "jsonPath": ".spec.cubeRef.name"},
