@@ -311,3 +311,46 @@ def test_a_url_webhook_made_just_before_a_crash_is_found_and_deleted_with_it(
     assert secret_of(cluster, team, "external-secret")
     cluster.kubectl("delete", "webhook", "external", "-n", team, "--timeout=30s", timeout=40)
     assert [e for e in endpoints() if e["url"].endswith(uid)] == []
+
+
+def columns(cluster: Cluster, *args: str) -> list[dict[str, str]]:
+    """`kubectl get` as a human reads it: one dict per row, keyed by the header."""
+    lines = [line for line in cluster.kubectl("get", *args).stdout.splitlines() if line.strip()]
+    header = lines[0].split()
+    return [dict(zip(header, line.split(), strict=False)) for line in lines[1:]]
+
+
+def test_kubectl_get_shows_cost_reason_size_address_and_paused(cluster: Cluster, krova: Krova, team: str) -> None:
+    running_cube(cluster, team)
+    cluster.apply([obj("Snapshot", "snap", team, cubeRef={"name": "host"}),
+                   obj("TcpMapping", "web", team, cubeRef={"name": "host"}, cubePort=8080)])
+    ready_obj(cluster, "snapshot", "snap", team)
+    mapping = ready_obj(cluster, "tcpmapping", "web", team)["status"]
+    cube = cluster.get("cube", "host", team)["status"]
+
+    [row] = columns(cluster, "cubes", "-n", team)
+    assert list(row) == ["NAME", "STATE", "IP", "COST/H", "READY", "REASON", "AGE"], row
+    assert float(row["COST/H"]) == cube["hourlyCost"] == float(cube["costPerHour"]) > 0
+    assert row["REASON"] == "Running"
+    sorted_names = cluster.kubectl("get", "cubes", "-n", team, "--sort-by=.status.hourlyCost", "-o", "name").stdout
+    assert sorted_names.split() == ["cube.cube-operator.io/host"]
+
+    [pc] = columns(cluster, "providerconfigs", "-n", team)
+    assert pc["REASON"] == "CredentialsValid", pc
+
+    [snap] = columns(cluster, "snapshots", "-n", team)
+    assert snap["SIZE"].endswith("iB") or snap["SIZE"].endswith("B"), snap
+    assert not snap["SIZE"].isdigit()
+
+    [web] = columns(cluster, "tcpmappings", "-n", team)
+    assert "HOSTPORT" not in web and web["ADDRESS"] == f"{mapping['host']}" == (
+        mapping["host"].rsplit(":", 1)[0] + f":{mapping['hostPort']}")
+
+    cluster.kubectl("annotate", "cube", "host", "-n", team, "cube-operator.io/paused=true")
+    paused = wait_for(lambda: (r := columns(cluster, "cubes", "-n", team)[0])["REASON"] == "Paused" and r,
+                      what="the paused Cube shows Paused")
+    assert paused["READY"] == "True"  # the VM still runs; nobody is looking after it
+    ready = condition(cluster.get("cube", "host", team), "Ready")
+    assert "last verdict before the pause: Running" in ready["message"]
+    cluster.kubectl("annotate", "cube", "host", "-n", team, "cube-operator.io/paused-")
+    wait_for(lambda: columns(cluster, "cubes", "-n", team)[0]["REASON"] == "Running", what="unpaused")

@@ -60,5 +60,5 @@ def test_cube_immutable_fields_and_defaults() -> None:
     assert spec["properties"]["deletionPolicy"]["default"] == "Delete"
     assert spec["required"] == ["providerConfigRef", "image"]
     columns = [c["name"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"] if "priority" not in c]
-    assert columns == ["State", "IP", "Ready", "Age"]
+    assert columns == ["State", "IP", "Cost/h", "Ready", "Reason", "Age"]
     yaml.safe_dump(crd)  # serialisable

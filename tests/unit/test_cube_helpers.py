@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import pytest
+
+from cube_operator.controllers._common import human_size
 from cube_operator.providers import CreateAttempt
 from cube_operator.providers.krova import vm_name
 
@@ -18,3 +21,11 @@ def test_idempotency_key_is_deterministic_per_attempt() -> None:
     assert CreateAttempt(uid, 1).idempotency_key != CreateAttempt(uid, 2).idempotency_key
     assert len(CreateAttempt(uid, 99).idempotency_key) <= 255
     assert CreateAttempt(uid, 3).idempotency_key == f"cube-operator-{uid}-3"
+
+
+@pytest.mark.parametrize(("size", "text"), [
+    (None, None), (0, "0B"), (512, "512B"), (1024, "1KiB"), (1536 * 1024**2, "1.5GiB"),
+    (123 * 1024**3, "123GiB"), (5 * 1024**4, "5TiB"), (2048 * 1024**4, "2048TiB"),
+])
+def test_human_size_is_one_word_in_binary_units(size: int | None, text: str | None) -> None:
+    assert human_size(size) == text

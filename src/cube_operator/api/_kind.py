@@ -21,7 +21,6 @@ REASON_COLUMN: dict[str, object] = {
     "name": "Reason",
     "type": "string",
     "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
-    "priority": 1,
     "description": "Why the object is (not) Ready.",
 }
 AGE_COLUMN: dict[str, object] = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}

@@ -138,8 +138,11 @@ class CubeStatus(StatusBase):
     ssh_host_port: int | None = Field(default=None, description="Public host port forwarded to sshd.")
     ssh_port: int | None = Field(default=None, description="Port sshd is forwarded to inside the Cube.")
     cost_per_hour: str | None = Field(
-        default=None, description="Current hourly cost as reported by the provider (USD)."
+        default=None, description="Current hourly cost as reported by the provider (USD), exact as text."
     )
+    hourly_cost: float | None = Field(
+        default=None, description="The same cost as a number, for sorting: "
+                                  "kubectl get cubes --sort-by=.status.hourlyCost.")
     image: str | None = Field(default=None, description="Image the VM was created with.")
     image_name: str | None = Field(
         default=None, description="The image's display name, where the provider's image ids are not names "
@@ -168,6 +171,8 @@ CUBE = KindInfo(
     printer_columns=(
         {"name": "State", "type": "string", "jsonPath": ".status.state"},
         {"name": "IP", "type": "string", "jsonPath": ".status.publicIpv4"},
+        {"name": "Cost/h", "type": "number", "jsonPath": ".status.hourlyCost",
+         "description": "Hourly cost in USD as the provider reports it."},
         {"name": "SSH", "type": "integer", "jsonPath": ".status.sshHostPort", "priority": 1},
         READY_COLUMN,
         REASON_COLUMN,

@@ -32,6 +32,7 @@ class SnapshotStatus(StatusBase):
     cube_id: str | None = Field(default=None, description="Provider id of the snapshotted Cube.")
     state: str | None = Field(default=None, description="Provider status: pending, complete, failed, ...")
     size_bytes: int | None = Field(default=None, description="Size of the snapshot in bytes.")
+    size: str | None = Field(default=None, description="Size of the snapshot for people, e.g. 1.5GiB.")
     completed_at: str | None = Field(default=None, description="When the snapshot completed.")
     create_attempt: int | None = Field(default=None, description="Create attempt; part of the idempotency key.")
     create_requested_at: str | None = Field(default=None, description="When the snapshot was requested.")
@@ -47,7 +48,8 @@ SNAPSHOT = KindInfo(
     printer_columns=(
         {"name": "Cube", "type": "string", "jsonPath": ".spec.cubeRef.name"},
         {"name": "State", "type": "string", "jsonPath": ".status.state"},
-        {"name": "Size", "type": "integer", "jsonPath": ".status.sizeBytes", "priority": 1},
+        {"name": "Size", "type": "string", "jsonPath": ".status.size"},
+        {"name": "Bytes", "type": "integer", "jsonPath": ".status.sizeBytes", "priority": 1},
         READY_COLUMN,
         REASON_COLUMN,
         AGE_COLUMN,

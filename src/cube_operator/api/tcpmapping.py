@@ -52,8 +52,9 @@ TCP_MAPPING = KindInfo(
     printer_columns=(
         {"name": "Cube", "type": "string", "jsonPath": ".spec.cubeRef.name"},
         {"name": "Port", "type": "integer", "jsonPath": ".spec.cubePort"},
-        {"name": "Host", "type": "string", "jsonPath": ".status.host"},
-        {"name": "HostPort", "type": "integer", "jsonPath": ".status.hostPort"},
+        # host:port once, ready to copy; the port alone is there for scripts (-o wide).
+        {"name": "Address", "type": "string", "jsonPath": ".status.host"},
+        {"name": "HostPort", "type": "integer", "jsonPath": ".status.hostPort", "priority": 1},
         READY_COLUMN,
         REASON_COLUMN,
         AGE_COLUMN,

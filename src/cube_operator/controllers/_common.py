@@ -66,6 +66,18 @@ TERMINAL_REASONS: tuple[str, ...] = (
 PAUSED_MESSAGE = f'annotation {PAUSED_ANNOTATION} is "true"; nothing is reconciled'
 
 
+def human_size(size_bytes: int | None) -> str | None:
+    """Bytes for people, in binary units as disks are sold: 1536 MiB is "1.5GiB" (one word, so a column stays one word)."""
+    if size_bytes is None:
+        return None
+    value = float(size_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f}{unit}" if unit == "B" or value >= 100 else f"{value:.3g}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def is_paused(meta: Any) -> bool:
     return str((meta.get("annotations") or {}).get(PAUSED_ANNOTATION, "")).lower() == "true"
 

@@ -243,7 +243,16 @@ class Reconciler(ABC):
         """Report and skip a paused object."""
         if not is_paused(obj["metadata"]):
             return False
-        await self.set_conditions(obj, synced=(False, "ReconcilePaused", PAUSED_MESSAGE))
+        # Ready keeps its last verdict, but its reason says Paused: `kubectl get` shows the
+        # object is not being looked after instead of a reassuring Running.
+        before = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == READY), None)
+        was = (before or {}).get("status") or "Unknown"
+        if before and before.get("reason") == "Paused":
+            message = str(before.get("message") or PAUSED_MESSAGE)
+        else:
+            message = PAUSED_MESSAGE + (f"; last verdict before the pause: {before.get('reason')}" if before else "")
+        await self.set_conditions(obj, ready=(was, "Paused", message),
+                                  synced=(False, "ReconcilePaused", PAUSED_MESSAGE))
         return True
 
     async def invalid_spec(self, obj: dict[str, Any], message: str) -> None:

@@ -364,7 +364,7 @@ class CubeReconciler(Reconciler):
             id=vm.id,
             state=vm.provider_state,
             vmState=vm.state.value,
-            costPerHour=cost_text(vm.cost_per_hour),
+            costPerHour=cost_text(vm.cost_per_hour), hourlyCost=vm.cost_per_hour,
             image=vm.image,
             imageName=vm.extras.get("imageName"),
             plan=vm.plan,
@@ -394,7 +394,7 @@ class CubeReconciler(Reconciler):
             ready=(False, "ExternallyDeleted", message),
             synced=(True, "ExternallyDeleted", message),
             id=None, state=None, vmState=None, publicIpv4=None, serverDomain=None, sshHostPort=None, sshPort=None,
-            costPerHour=None, createAttempt=attempt, createRequestedAt=None, provisioning=None,
+            costPerHour=None, hourlyCost=None, createAttempt=attempt, createRequestedAt=None, provisioning=None,
         )
         return CONVERGING_DELAY
 
@@ -414,6 +414,9 @@ class CubeReconciler(Reconciler):
         }
         if observed.detailed or observed.cost_per_hour is not None:
             fields["costPerHour"] = cost_text(observed.cost_per_hour)
+            fields["hourlyCost"] = observed.cost_per_hour
+        elif status.get("costPerHour") and status.get("hourlyCost") is None:
+            fields["hourlyCost"] = float(status["costPerHour"])  # a Cube from before the number existed
         if observed.public_ipv6 or status.get("publicIpv6"):
             fields["publicIpv6"] = observed.public_ipv6
         if observed.private_ipv4 or status.get("privateIpv4"):

@@ -6,6 +6,7 @@ from typing import Any
 from ..api import SnapshotSpec
 from ..providers import Capability, CreateAttempt, SnapshotInfo, SnapshotState
 from ._child import ChildReconciler, WaitTurn
+from ._common import human_size
 from ._sessions import ProviderSession
 from ._wiring import register_reconciler
 
@@ -60,6 +61,7 @@ class SnapshotReconciler(ChildReconciler):
         return {
             "state": remote.provider_state,
             "sizeBytes": remote.size_bytes,
+            "size": human_size(remote.size_bytes),
             "completedAt": remote.completed_at.isoformat().replace("+00:00", "Z") if remote.completed_at else None,
         }
 
