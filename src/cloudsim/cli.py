@@ -10,9 +10,12 @@
 ``KEY:SPACE_ID:view`` for a read-only key.  ``--webhook-signature`` picks the
 ``X-Krova-Signature`` format (the ``webhook_signature`` knob; it wins over a ``--set``
 of the same knob).  ``--port 0`` picks a free port.  Once listening it prints one line
-to stdout,
-``cloudsim krova listening on http://HOST:PORT/api/v1 (admin http://HOST:PORT/_sim)``,
-and runs until SIGINT/SIGTERM.
+to stdout::
+
+    cloudsim krova listening on http://HOST:PORT/api/v1 (admin http://HOST:PORT/_sim)
+
+and runs until SIGINT/SIGTERM.  ``GET /_sim/`` on any simulator lists its admin
+endpoints (method, path, what each does).
 
     python -m cloudsim nokyc --port 8082 --token nkv_live_<52 [a-z0-9]>[:SCOPE] \\
         [--token ...] [--time-scale 60] [--latency-ms 20] [--rate-limit 60] \\
@@ -59,10 +62,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
+import re
 import signal
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -137,8 +143,31 @@ def _common(sub: argparse.ArgumentParser, *, rate_limit: int, rate_limit_help: s
     sub.set_defaults(parser=sub)
 
 
+_RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_RST_LITERAL = re.compile(r"``(.+?)``", re.DOTALL)
+HELP_WIDTH = 88
+
+
+def plain_text(doc: str, width: int = HELP_WIDTH) -> str:
+    """``doc`` (reStructuredText, as the docstrings here are written) as plain text for a
+    terminal: inline literals and roles lose their markup (````--port 0```` and
+    ``:class:`X``` read ``--port 0`` and ``X``), ``::`` ending a paragraph becomes
+    ``:``, and paragraphs are refilled to ``width``; indented blocks (the command
+    lines) stay as written."""
+    text = _RST_LITERAL.sub(r"\1", _RST_ROLE.sub(r"\1", inspect.cleandoc(doc)))
+    blocks = []
+    for block in re.split(r"\n\s*\n", text):
+        if block[:1].isspace():
+            blocks.append(block)
+            continue
+        paragraph = " ".join(block.split())
+        paragraph = paragraph[:-1] if paragraph.endswith("::") else paragraph
+        blocks.append(textwrap.fill(paragraph, width, break_long_words=False, break_on_hyphens=False))
+    return "\n\n".join(blocks)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cloudsim", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m cloudsim", description=plain_text(__doc__ or ""),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log-level", default="WARNING", help="Python log level")
     providers = parser.add_subparsers(dest="provider", required=True, metavar="PROVIDER")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -96,3 +97,36 @@ def test_cli_webhook_signature_flag() -> None:
         check=False, capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 2 and "webhook_signature" in result.stderr
+
+
+def test_cli_help_is_plain_text() -> None:
+    """``python -m cloudsim --help`` reads as plain text: no reStructuredText markup."""
+    result = subprocess.run([sys.executable, "-m", "cloudsim", "--help"], check=False,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    help_text = result.stdout
+    assert "``" not in help_text and "::" not in help_text
+    assert not re.search(r":[a-z]+:`", help_text)
+    assert "--port 0 picks a free port" in " ".join(help_text.split())  # was ``--port 0``
+    assert "cloudsim krova listening on http://HOST:PORT/api/v1 (admin http://HOST:PORT/_sim)" in help_text
+    assert "python -m cloudsim krova --port 8081 --api-key kro_key --space-id sp_1 \\" in help_text
+    assert max(len(line) for line in help_text.splitlines()) <= 100
+    # The module docstring (what the code's readers see) keeps its markup.
+    import cloudsim.cli
+
+    assert "``--port 0``" in (cloudsim.cli.__doc__ or "")
+
+
+def test_plain_text_drops_markup_and_keeps_command_blocks() -> None:
+    from cloudsim.cli import plain_text
+
+    doc = """Run ``x`` (see :class:`cloudsim.KrovaSimulator` and
+    :func:`~cloudsim.testing.running_simulator`) like this::
+
+        python -m cloudsim krova --port 0 \\\\
+            --api-key ``k``
+
+    Done."""
+    assert plain_text(doc) == (
+        "Run x (see cloudsim.KrovaSimulator and cloudsim.testing.running_simulator) like this:\n\n"
+        "    python -m cloudsim krova --port 0 \\\\\n        --api-key k\n\nDone.")

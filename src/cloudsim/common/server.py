@@ -18,6 +18,10 @@ Middleware order, outermost first, and why:
 
 Admin API (no auth, outside the provider's API prefix):
 
+* ``GET /_sim/`` (and ``GET /_sim``): this list as JSON, ``{"provider", "api",
+  "endpoints": [{"method", "path", "description"}]}``, the provider's own endpoints
+  included (every admin route is added through :meth:`SimServer.admin_route`, which
+  lists it).
 * ``GET /_sim/health``
 * ``GET /_sim/config``, ``PUT|PATCH /_sim/config`` (partial update, 400 on unknown
   keys or bad values): ``time_scale``, ``latency_ms``, ``rate_limit`` (0 disables),
@@ -35,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from aiohttp import web
@@ -61,6 +66,18 @@ _HTTP_MESSAGES = {
 # Request keys shared between middlewares and handlers.
 REPLAYED_KEY = web.RequestKey("cloudsim.replayed", bool)
 OUTCOME_KEY = web.RequestKey("cloudsim.outcome", str)
+
+
+@dataclass(frozen=True)
+class AdminEndpoint:
+    """One admin route as ``GET /_sim/`` lists it."""
+
+    method: str
+    path: str  # the full path, e.g. ``/_sim/faults/{faultId}``
+    description: str  # one line
+
+    def to_json(self) -> dict[str, str]:
+        return {"method": self.method, "path": self.path, "description": self.description}
 
 
 def _number(key: str, value: Any, *, minimum: float, inclusive: bool = True) -> float:
@@ -105,6 +122,7 @@ class SimServer:
         self.faults = FaultInjector(fault_seed)
         self.stats = RequestStats()
         self._route_names: dict[tuple[str, str], str] = {}
+        self.admin_endpoints: list[AdminEndpoint] = []
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -116,7 +134,7 @@ class SimServer:
         """Register the provider's routes with :meth:`route`."""
 
     def add_admin_routes(self, app: web.Application) -> None:
-        """Register provider-specific admin routes (paths under ``/_sim``)."""
+        """Register provider-specific admin routes with :meth:`admin_route`."""
 
     def provider_config(self) -> dict[str, Any]:
         return {}
@@ -153,20 +171,39 @@ class SimServer:
         )
         self.app = app  # before add_api_routes: route() registers on it
         self.add_api_routes()
-        a = ADMIN_PREFIX
-        app.router.add_get(f"{a}/health", self._admin_health)
-        app.router.add_get(f"{a}/config", self._admin_get_config)
-        app.router.add_put(f"{a}/config", self._admin_put_config)
-        app.router.add_patch(f"{a}/config", self._admin_put_config)
-        app.router.add_get(f"{a}/faults", self._admin_list_faults)
-        app.router.add_post(f"{a}/faults", self._admin_add_fault)
-        app.router.add_delete(f"{a}/faults", self._admin_clear_faults)
-        app.router.add_delete(f"{a}/faults/{{faultId}}", self._admin_delete_fault)
-        app.router.add_get(f"{a}/stats", self._admin_stats)
-        app.router.add_delete(f"{a}/stats", self._admin_reset_stats)
-        app.router.add_get(f"{a}/requests", self._admin_requests)
-        app.router.add_delete(f"{a}/ratelimit", self._admin_reset_ratelimit)
+        add = self.admin_route
+        add("GET", "/", self._admin_index, "this index of the admin endpoints (also at GET /_sim)")
+        app.router.add_get(ADMIN_PREFIX, self._admin_index)  # the same, without the slash
+        add("GET", "/health", self._admin_health, "liveness: {ok, provider}")
+        add("GET", "/config", self._admin_get_config, "every knob and its value")
+        add("PUT", "/config", self._admin_put_config,
+            "change knobs (partial; 400 on unknown keys or bad values)")
+        add("PATCH", "/config", self._admin_put_config, "the same as PUT /_sim/config")
+        add("GET", "/faults", self._admin_list_faults, "the fault injection rules")
+        add("POST", "/faults", self._admin_add_fault,
+            "add a fault rule (delay, hold, status, timeout or drop on matching API requests)")
+        add("DELETE", "/faults", self._admin_clear_faults, "remove every fault rule")
+        add("DELETE", "/faults/{faultId}", self._admin_delete_fault, "remove one fault rule")
+        add("GET", "/stats", self._admin_stats,
+            "API request counts per method, route template and status")
+        add("DELETE", "/stats", self._admin_reset_stats, "reset the request counts")
+        add("GET", "/requests", self._admin_requests,
+            "the most recent API requests, oldest first (?limit=N, default 100; no secrets)")
+        add("DELETE", "/ratelimit", self._admin_reset_ratelimit,
+            "forget every client's rate-limit window")
         self.add_admin_routes(app)
+
+    def admin_route(self, method: str, path: str, handler: Handler, description: str) -> None:
+        """Add an admin route and list it in ``GET /_sim/``.
+
+        ``path`` is relative to ``/_sim`` (``"/vms/{vmId}/status"``); ``description`` is
+        one line saying what it does.  A GET route answers HEAD too."""
+        full = ADMIN_PREFIX + path
+        if method == "GET":
+            self.app.router.add_get(full, handler)
+        else:
+            self.app.router.add_route(method, full, handler)
+        self.admin_endpoints.append(AdminEndpoint(method, full, description))
 
     # ---- lifecycle ------------------------------------------------------------------
 
@@ -396,6 +433,17 @@ class SimServer:
             self.limiter.limit = checked["rate_limit"]
         if "rate_window_seconds" in checked:
             self.limiter.window = checked["rate_window_seconds"]
+
+    def admin_index(self) -> dict[str, Any]:
+        """What ``GET /_sim/`` answers."""
+        return {
+            "provider": self.provider,
+            "api": self.url,
+            "endpoints": [endpoint.to_json() for endpoint in self.admin_endpoints],
+        }
+
+    async def _admin_index(self, request: web.Request) -> web.Response:
+        return json_response(self.admin_index())
 
     async def _admin_health(self, request: web.Request) -> web.Response:
         return json_response({"ok": True, "provider": self.provider})

@@ -244,7 +244,7 @@ from aiohttp import web
 
 from ..common.errors import ApiError, ConfigError, json_response, read_json_object
 from ..common.faults import FaultRule
-from ..common.server import ADMIN_PREFIX, OUTCOME_KEY, SimServer
+from ..common.server import OUTCOME_KEY, SimServer
 from .api import KEY, CyberPanelApi
 from .engine import CyberPanelEngine, CyberPanelSettings
 from .errors import CyberPanelError, envelope, error_to_response, status_code
@@ -471,22 +471,30 @@ class CyberPanelSimulator(SimServer):
     # ---- admin ----------------------------------------------------------------------------
 
     def add_admin_routes(self, app: web.Application) -> None:
-        a = ADMIN_PREFIX
-        app.router.add_get(f"{a}/keys", self._admin_keys)
-        app.router.add_post(f"{a}/keys", self._admin_add_key)
-        app.router.add_patch(f"{a}/keys/{{keyId}}", self._admin_patch_key)
-        app.router.add_delete(f"{a}/keys/{{keyId}}", self._admin_delete_key)
-        app.router.add_get(f"{a}/vps", self._admin_vps)
-        app.router.add_get(f"{a}/vps/{{vpsId}}", self._admin_one_vps)
-        app.router.add_post(f"{a}/vps/{{vpsId}}/status", self._admin_vps_status)
-        app.router.add_get(f"{a}/account", self._admin_account)
-        app.router.add_put(f"{a}/account", self._admin_set_account)
-        app.router.add_patch(f"{a}/account", self._admin_set_account)
-        app.router.add_get(f"{a}/locations", self._admin_locations)
-        app.router.add_put(f"{a}/locations/{{code}}", self._admin_set_location)
-        app.router.add_patch(f"{a}/locations/{{code}}", self._admin_set_location)
-        app.router.add_post(f"{a}/billing/charge", self._admin_charge)
-        app.router.add_get(f"{a}/webhooks", self._admin_webhooks)
+        add = self.admin_route
+        add("GET", "/keys", self._admin_keys, "every API key's metadata and usage count (no plaintext)")
+        add("POST", "/keys", self._admin_add_key,
+            "add an API key (a fresh one when no \"key\" is given); answers its plaintext once")
+        add("PATCH", "/keys/{keyId}", self._admin_patch_key,
+            "change a key's name, scopes, activity, IP whitelist, expiry or rate limits")
+        add("DELETE", "/keys/{keyId}", self._admin_delete_key, "remove an API key")
+        add("GET", "/vps", self._admin_vps, "every VPS with its internal state, deleted ones too")
+        add("GET", "/vps/{vpsId}", self._admin_one_vps, "one VPS's internal state")
+        add("POST", "/vps/{vpsId}/status", self._admin_vps_status,
+            "an out-of-band change: running, stopped, suspended, unsuspend, deleted or gone")
+        add("GET", "/account", self._admin_account, "the account (balance_exact, auto_funding, ...)")
+        add("PUT", "/account", self._admin_set_account,
+            "change the account: balance, profile fields, vps_ordering_enabled, auto_funding")
+        add("PATCH", "/account", self._admin_set_account, "the same as PUT /_sim/account")
+        add("GET", "/locations", self._admin_locations, "every location with its availability and IP pool")
+        add("PUT", "/locations/{code}", self._admin_set_location,
+            "change a location's is_available or available_ips")
+        add("PATCH", "/locations/{code}", self._admin_set_location,
+            "the same as PUT /_sim/locations/{code}")
+        add("POST", "/billing/charge", self._admin_charge,
+            "charge every billable VPS N hours now ({\"hours\"?: 1})")
+        add("GET", "/webhooks", self._admin_webhooks,
+            "webhook deliveries, newest first (?vps_id=N for one VPS)")
 
     def key_state(self, key: Any) -> dict[str, Any]:
         body = self.api.key_json(key, self.api.per_minute_default)

@@ -42,7 +42,7 @@ from aiohttp import web
 
 from ..common.errors import ApiError, ConfigError, json_response, read_json_object
 from ..common.idempotency import IdempotencyStore
-from ..common.server import ADMIN_PREFIX, SimServer
+from ..common.server import SimServer
 from ..common.webhooks import WebhookDispatcher
 from ..openapi import SpecValidator
 from .api import KrovaApi
@@ -174,7 +174,8 @@ class KrovaSimulator(SimServer):
     # ---- admin ---------------------------------------------------------------------------
 
     def add_admin_routes(self, app: web.Application) -> None:
-        app.router.add_post(f"{ADMIN_PREFIX}/cubes/{{cubeId}}/state", self._admin_force_state)
+        self.admin_route("POST", "/cubes/{cubeId}/state", self._admin_force_state,
+                         "force a Cube into any spec state out of band ({\"state\": S}; fires its webhooks)")
 
     async def _admin_force_state(self, request: web.Request) -> web.Response:
         cube = self.engine.cubes.get(request.match_info["cubeId"])

@@ -79,7 +79,7 @@ from aiohttp import web
 
 from ..common.errors import ApiError, ConfigError, json_response, read_json_object
 from ..common.faults import FaultRule
-from ..common.server import ADMIN_PREFIX, OUTCOME_KEY, SimServer
+from ..common.server import OUTCOME_KEY, SimServer
 from ..common.stats import UNMATCHED_ROUTE
 from .api import Credentials, LunaNodeApi, canonical
 from .engine import LunaNodeEngine, LunaNodeSettings
@@ -236,11 +236,14 @@ class LunaNodeSimulator(SimServer):
     # ---- admin ----------------------------------------------------------------------------
 
     def add_admin_routes(self, app: web.Application) -> None:
-        a = ADMIN_PREFIX
-        app.router.add_get(f"{a}/vms", self._admin_vms)
-        app.router.add_post(f"{a}/vms/{{vmId}}/status", self._admin_vm_status)
-        app.router.add_post(f"{a}/images/{{imageId}}/status", self._admin_image_status)
-        app.router.add_delete(f"{a}/nonces", self._admin_reset_nonces)
+        add = self.admin_route
+        add("GET", "/vms", self._admin_vms, "every VM with its internal state")
+        add("POST", "/vms/{vmId}/status", self._admin_vm_status,
+            "force a VM's status out of band, or gone ({\"status\": \"Offline\"})")
+        add("POST", "/images/{imageId}/status", self._admin_image_status,
+            "force a private image (snapshot) to queued, saving, active, killed or error")
+        add("DELETE", "/nonces", self._admin_reset_nonces,
+            "forget the highest nonce seen (for nonce_must_increase)")
 
     @staticmethod
     def vm_state(vm: Vm) -> dict[str, Any]:

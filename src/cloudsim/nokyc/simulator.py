@@ -112,7 +112,7 @@ from aiohttp import web
 
 from ..common.errors import ApiError, ConfigError, json_response, read_json_object
 from ..common.faults import FaultRule
-from ..common.server import ADMIN_PREFIX, OUTCOME_KEY, SimServer
+from ..common.server import OUTCOME_KEY, SimServer
 from .api import (
     REQUEST_ID_HEADER,
     REQUEST_ID_KEY,
@@ -357,12 +357,15 @@ class NoKycSimulator(SimServer):
     # ---- admin ------------------------------------------------------------------------------
 
     def add_admin_routes(self, app: web.Application) -> None:
-        a = ADMIN_PREFIX
-        app.router.add_post(f"{a}/servers/{{serverId}}/state", self._admin_force_state)
-        app.router.add_get(f"{a}/tokens", self._admin_tokens)
-        app.router.add_post(f"{a}/tokens", self._admin_add_token)
-        app.router.add_post(f"{a}/billing/charge", self._admin_charge)
-        app.router.add_delete(f"{a}/idempotency", self._admin_forget_keys)
+        add = self.admin_route
+        add("POST", "/servers/{serverId}/state", self._admin_force_state,
+            "force a server into any status out of band, or gone ({\"state\": S}; fires its event)")
+        add("GET", "/tokens", self._admin_tokens, "every API token (id, scope, expiry; no plaintext)")
+        add("POST", "/tokens", self._admin_add_token,
+            "add a token or change one's scope or expiry ({\"token\", \"scope\", ...})")
+        add("POST", "/billing/charge", self._admin_charge,
+            "run the periodic charge now ({\"seconds\"?: N simulated seconds})")
+        add("DELETE", "/idempotency", self._admin_forget_keys, "forget every stored Idempotency-Key")
 
     async def _admin_force_state(self, request: web.Request) -> web.Response:
         server = self.engine.servers.get(request.match_info["serverId"])

@@ -152,7 +152,7 @@ from aiohttp import web
 
 from ..common.errors import ApiError, ConfigError, json_response, read_json_object
 from ..common.faults import FaultRule
-from ..common.server import ADMIN_PREFIX, OUTCOME_KEY, SimServer
+from ..common.server import OUTCOME_KEY, SimServer
 from .catalog import PRESETS_BY_ID, Preset, money
 from .engine import (
     POWER_STATUSES,
@@ -615,11 +615,13 @@ class VoltageParkSimulator(SimServer):
     # ---- admin ----------------------------------------------------------------------------
 
     def add_admin_routes(self, app: web.Application) -> None:
-        a = ADMIN_PREFIX
-        app.router.add_get(f"{a}/vms", self._admin_vms)
-        app.router.add_post(f"{a}/vms/{{vmId}}/status", self._admin_vm_status)
-        app.router.add_get(f"{a}/locations", self._admin_locations)
-        app.router.add_put(f"{a}/locations/{{locationId}}/capacity", self._admin_capacity)
+        add = self.admin_route
+        add("GET", "/vms", self._admin_vms, "every VM with its internal state, terminated ones too")
+        add("POST", "/vms/{vmId}/status", self._admin_vm_status,
+            "force any status word now ({\"status\": WORD}; Terminating runs the termination)")
+        add("GET", "/locations", self._admin_locations, "every location's free GPUs, capacity and use")
+        add("PUT", "/locations/{locationId}/capacity", self._admin_capacity,
+            "make exactly N GPUs free in a location ({\"gpus\": N})")
 
     def vm_state(self, vm: Vm) -> dict[str, Any]:
         return {"vm": self._vm_json(vm), "organization_id": vm.org,
