@@ -133,7 +133,7 @@ async def test_create_deploys_with_progress_is_found_by_hostname_powered_and_del
 
 async def test_the_plan_is_chosen_and_a_bad_spec_names_the_field(sim: RunningSimulator,
                                                                  provider: CyberPanelProvider) -> None:
-    plans, locations, templates = await provider.catalogue()
+    plans, locations, templates = await provider.offerings()
     assert plans and {loc.code for loc in locations} >= {"la", "de"} and any(t.id == "9000" for t in templates)
     fitted = await provider.create_vm(spec(provider.vm_name("fit", "u1"), plan=None, resources=Resources(2, 2, 40)),
                                       CreateAttempt("u1"))

@@ -346,3 +346,42 @@ async def test_a_real_create_callback_verifies_and_a_forged_one_does_not(
             plugin.verify_webhook(headers, body.replace(b"completed", b"failed"), secret, time.time())
     finally:
         await runner.cleanup()
+
+
+async def test_the_catalogue_lists_what_the_simulator_offers(plugin: ProviderPlugin, account: Account,
+                                                             provider: Provider) -> None:
+    catalogue = await provider.catalogue()
+    example = account.spec("x")
+    assert catalogue.images and catalogue.regions
+    images = [e.id for e in catalogue.images]
+    regions = [e.id for e in catalogue.regions]
+    assert all(e.description for e in catalogue.images + catalogue.regions if plugin.name != "lunanode")
+    assert example.image in images or example.image.lower() in [i.lower() for i in images], images
+    assert example.region is None or example.region in regions, regions
+    if plugin.name == "krova":
+        assert catalogue.plans is None and catalogue.note and "spec.resources" in catalogue.note
+    else:
+        assert catalogue.plans and all(e.description for e in catalogue.plans)
+        if example.plan:
+            plan_ids = [e.id for e in catalogue.plans] + [e.description or "" for e in catalogue.plans]
+            assert any(example.plan == p or f" {example.plan}:" in f" {p}" for p in plan_ids), plan_ids
+
+
+@pytest.mark.parametrize("field", ["image", "region"])
+async def test_an_image_or_region_the_provider_lacks_is_rejected_naming_the_choices(
+        field: str, account: Account, provider: Provider) -> None:
+    from dataclasses import replace
+
+    from cube_operator.providers import CATALOGUE_HINT, SpecRejected
+
+    uid = str(uuid.uuid4())
+    good = account.spec(provider.vm_name("unoffered", uid))
+    bad = replace(good, image="no-such-image") if field == "image" else replace(good, region="no-such-region")
+    with pytest.raises(SpecRejected) as rejected:
+        await provider.create_vm(bad, CreateAttempt(uid))
+    message = rejected.value.message
+    assert message.startswith(f"spec.{field}:") and "choose one of:" in message and CATALOGUE_HINT in message
+    valid = good.image if field == "image" else good.region
+    assert valid is None or valid in message, message
+    assert "/images" not in message and "/regions" not in message
+    assert await provider.find_vms(good.name, CreateAttempt(uid)) == [], "a create was sent"

@@ -123,6 +123,43 @@ class ProviderConfigSpec(ApiModel):
     )
 
 
+#: Most entries kept per catalogue list in status (the total is kept too).
+CATALOGUE_MAX_ENTRIES = 100
+
+
+class CatalogueItem(ApiModel):
+    id: str = Field(description="The value to put in the Cube's spec field (spec.image, spec.region, spec.plan).")
+    description: str | None = Field(
+        default=None, description="What it is, for people, e.g. 2 vCPU, 4 GB RAM, 80 GB disk, $0.02/h.")
+
+
+class CatalogueStatus(ApiModel):
+    """What the provider offers, read from its listings when the credentials check passes and
+    refreshed every few hours; a failed refresh keeps the last lists and says why in error."""
+
+    fetched_at: str | None = Field(default=None, description="When the lists were read from the provider (RFC 3339).")
+    observed_generation: int | None = Field(
+        default=None, description="metadata.generation of the ProviderConfig the lists were read for.")
+    images: list[CatalogueItem] | None = Field(
+        default=None, max_length=CATALOGUE_MAX_ENTRIES,
+        description="Values spec.image may take (the first 100; imagesTotal counts all). Absent: the "
+                    "provider has no listing.")
+    images_total: int | None = Field(default=None, ge=0, description="How many images the provider lists.")
+    regions: list[CatalogueItem] | None = Field(
+        default=None, max_length=CATALOGUE_MAX_ENTRIES,
+        description="Values spec.region may take (the first 100; regionsTotal counts all).")
+    regions_total: int | None = Field(default=None, ge=0, description="How many regions the provider lists.")
+    plans: list[CatalogueItem] | None = Field(
+        default=None, max_length=CATALOGUE_MAX_ENTRIES,
+        description="Values spec.plan may take: plans, or Voltage Park's presets (the first 100; plansTotal "
+                    "counts all). Absent: the provider sizes by spec.resources.")
+    plans_total: int | None = Field(default=None, ge=0, description="How many plans the provider lists.")
+    note: str | None = Field(default=None, description="How sizing and pricing work at this provider.")
+    error: str | None = Field(
+        default=None, description="Why the last refresh failed (the lists are those of fetchedAt); never "
+                                  "makes the ProviderConfig not Ready.")
+
+
 class ProviderConfigStatus(StatusBase):
     provider: str | None = Field(default=None, description="Provider the status refers to.")
     space_name: str | None = Field(default=None, description="Provider-side account/space name.")
@@ -133,6 +170,9 @@ class ProviderConfigStatus(StatusBase):
     key_name: str | None = Field(default=None, description="The API key's name, where the provider shows it.")
     scopes: list[str] | None = Field(
         default=None, description="The API key's permission scopes, where the provider shows them.")
+    catalogue: CatalogueStatus | None = Field(
+        default=None, description="What the provider offers: the images, regions and plans a Cube may name "
+                                  "(kubectl describe providerconfig shows them).")
 
 
 PROVIDER_CONFIG = KindInfo(

@@ -24,7 +24,10 @@ from ._http import (
 )
 from ._ratelimit import RateLimiter, parse_retry_after
 from .base import (
+    CATALOGUE_HINT,
     Capability,
+    Catalogue,
+    CatalogueEntry,
     CreateAttempt,
     DnsRecord,
     DomainBinding,
@@ -44,6 +47,7 @@ from .base import (
     WebhookRejected,
     WebhookRejection,
     WebhookVerifier,
+    sizing_problems,
 )
 from .errors import (
     Conflict,
@@ -75,12 +79,15 @@ from .registry import (
 )
 
 __all__ = [
+    "CATALOGUE_HINT",
     "KNOWN_PROVIDERS",
     "BearerAuth",
     "BudgetDefault",
     "BudgetPool",
     "CallKind",
     "Capability",
+    "Catalogue",
+    "CatalogueEntry",
     "Conflict",
     "CreateAttempt",
     "CredentialKey",
@@ -129,4 +136,5 @@ __all__ = [
     "parse_retry_after",
     "plugin_for",
     "register",
+    "sizing_problems",
 ]

@@ -15,14 +15,18 @@ This module imports no provider.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "CATALOGUE_HINT",
     "Capability",
+    "Catalogue",
+    "CatalogueEntry",
     "CreateAttempt",
     "DnsRecord",
     "DomainBinding",
@@ -51,6 +55,10 @@ __all__ = [
     "WebhookRejected",
     "WebhookRejection",
     "WebhookVerifier",
+    "money_text",
+    "not_offered",
+    "one_of",
+    "size_text",
 ]
 
 
@@ -265,6 +273,78 @@ class WebhookEndpoint:
     secret: str | None = field(default=None, repr=False)
 
 
+# -- the catalogue: what spec.image, spec.region and spec.plan may be --------------------
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One value a Cube field may take: ``id`` is what goes in the spec, ``description``
+    says what it is for people ("2 vCPU, 4 GB RAM, 80 GB disk, $0.02/h")."""
+
+    id: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What one provider account offers, for ProviderConfig ``status.catalogue``.
+
+    A part is None where the provider has no listing for it (Krova sizes by
+    ``spec.resources`` and has no plans). ``plans`` are whatever ``spec.plan`` takes (plans,
+    Voltage Park's presets); ``note`` says how sizing or pricing works where a list cannot.
+    """
+
+    images: tuple[CatalogueEntry, ...] | None = None
+    regions: tuple[CatalogueEntry, ...] | None = None
+    plans: tuple[CatalogueEntry, ...] | None = None
+    note: str | None = None
+
+
+#: Where a user reads the choices a validation message names in part.
+CATALOGUE_HINT = "kubectl describe providerconfig lists them under Status: Catalogue"
+
+
+def one_of(choices: Iterable[str], limit: int = 20) -> str:
+    """``a, b, c`` (the first ``limit``, then how many more), or ``none`` for no choices."""
+    shown = list(dict.fromkeys(choices))
+    if not shown:
+        return "none"
+    text = ", ".join(shown[:limit])
+    return text + (f", and {len(shown) - limit} more" if len(shown) > limit else "")
+
+
+def not_offered(field: str, noun: str, wanted: object, provider: str, choices: Iterable[str],
+                why: str = "is not offered by") -> str:
+    """A validation message naming the valid choices::
+
+        spec.image: image 'ubuntu-99' is not offered by krova; choose one of: ubuntu-24.04,
+        debian-12 (kubectl describe providerconfig lists them under Status: Catalogue)
+    """
+    return (f"{field}: {noun} {str(wanted)!r} {why} {provider}; choose one of: {one_of(choices)} "
+            f"({CATALOGUE_HINT})")
+
+
+def money_text(value: float | None, per: str = "h") -> str | None:
+    """``$0.0082/h``: up to four decimals, trailing zeros dropped; None for no price."""
+    if value is None or not math.isfinite(value):
+        return None
+    return f"${f'{value:.4f}'.rstrip('0').rstrip('.')}/{per}"
+
+
+def size_text(vcpu: float | None = None, ram_gb: float | None = None, disk_gb: float | None = None,
+              *extra: str | None) -> str:
+    """``2 vCPU, 4 GB RAM, 80 GB disk`` followed by the ``extra`` parts that are not None."""
+    parts = []
+    if vcpu:
+        parts.append(f"{vcpu:g} vCPU")
+    if ram_gb:
+        parts.append(f"{ram_gb:g} GB RAM")
+    if disk_gb:
+        parts.append(f"{disk_gb:g} GB disk")
+    parts += [e for e in extra if e]
+    return ", ".join(parts)
+
+
 # -- facets: optional capabilities ------------------------------------------------------
 
 
@@ -364,6 +444,8 @@ class Provider(Protocol):
 
     name: str
     capabilities: frozenset[Capability]
+    #: Which of a Cube's ``plan``, ``resources`` and ``gpus`` size its VM here.
+    sizing_fields: frozenset[str]
     power: PowerFacet | None
     ssh: SshFacet | None
     snapshots: SnapshotFacet | None
@@ -392,6 +474,11 @@ class Provider(Protocol):
 
     async def delete_vm(self, vm_id: str) -> None: ...
 
+    async def catalogue(self) -> Catalogue:
+        """The images, regions and plans the account offers (for ProviderConfig status,
+        asked rarely): from the provider's listings, and the caches ``create_vm`` checks a
+        spec against. Parts without a listing are None."""
+
     async def aclose(self) -> None: ...
 
 
@@ -402,12 +489,28 @@ _FACETS = {
 }
 
 
+def sizing_problems(provider: str, sizing_fields: frozenset[str], *, plan: bool, resources: bool,
+                    gpus: bool) -> list[str]:
+    """What a Cube's sizing fields say that the provider would not act on: a field it
+    does not read, or a second way of sizing it would silently ignore. No call is made."""
+    given = {"plan": plan, "resources": resources, "gpus": gpus}
+    problems = [f"spec.{field} does not apply to {provider}, which sizes VMs by "
+                f"{' or '.join('spec.' + f for f in sorted(sizing_fields))}; remove spec.{field}"
+                for field in ("plan", "resources", "gpus") if given[field] and field not in sizing_fields]
+    ignored = [f"spec.{f}" for f in ("resources", "gpus") if given[f] and f in sizing_fields]
+    if plan and "plan" in sizing_fields and ignored:
+        problems.append(f"spec.plan and {' and '.join(ignored)} are both set: {provider} would use spec.plan "
+                        f"and ignore {' and '.join(ignored)}; keep one way of sizing the VM")
+    return problems
+
+
 class ProviderBase:
     """Plumbing every provider class shares: each facet is the provider itself when it
     declares the capability, else None; repr names the client; closing closes it."""
 
     name: str
     capabilities: frozenset[Capability]
+    sizing_fields: frozenset[str] = frozenset({"plan", "resources"})
     power: PowerFacet | None
     ssh: SshFacet | None
     snapshots: SnapshotFacet | None
@@ -427,6 +530,9 @@ class ProviderBase:
 
     def snapshot_name(self, wanted: str) -> str:
         return wanted
+
+    async def catalogue(self) -> Catalogue:
+        return Catalogue()
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -25,6 +25,8 @@ from typing import Any
 
 from ..base import (
     Capability,
+    Catalogue,
+    CatalogueEntry,
     CreateAttempt,
     ObservedVM,
     ProviderBase,
@@ -33,6 +35,9 @@ from ..base import (
     SnapshotState,
     VMSpec,
     VMState,
+    money_text,
+    not_offered,
+    size_text,
 )
 from ..errors import Forbidden, SpecRejected, Unsupported
 from .client import CyberPanelClient
@@ -41,6 +46,7 @@ from .models import KeyInfo, Location, Plan, Template, Vps, VpsDetails, money
 __all__ = [
     "CYBERPANEL_CAPABILITIES",
     "CyberPanelProvider",
+    "catalogue_of",
     "check_password",
     "choose_plan",
     "hostname",
@@ -97,8 +103,8 @@ def choose_plan(plans: list[Plan], spec: VMSpec) -> Plan:
     if spec.plan:
         found = next((p for p in plans if str(p.id) == spec.plan), None)
         if found is None:
-            offered = ", ".join(f"{p.id} ({p.name})" for p in plans)
-            raise SpecRejected(f"spec.plan: cyberpanel has no plan {spec.plan!r}; plans: {offered}",
+            raise SpecRejected(not_offered("spec.plan", "plan", spec.plan, "cyberpanel",
+                                           [f"{p.id} ({p.name})" if p.name else str(p.id) for p in plans]),
                                provider="cyberpanel")
         return found
     if spec.resources is None:
@@ -114,6 +120,30 @@ def choose_plan(plans: list[Plan], spec: VMSpec) -> Plan:
         raise SpecRejected(f"spec.resources: no cyberpanel plan has at least {want.vcpu} vCPU, "
                            f"{want.ram_gb:g} GB RAM and {want.disk_gb:g} GB disk{offered}", provider="cyberpanel")
     return min(fits, key=lambda p: (p.hourly, p.cpu_cores, p.ram_mb, p.id))
+
+
+def _money(value: str | None, per: str) -> str | None:
+    try:
+        return money_text(float(value), per) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def catalogue_of(plans: list[Plan], locations: list[Location], templates: list[Template]) -> Catalogue:
+    """CyberPanel's plans, locations and templates as the neutral catalogue: plan ids go in
+    ``spec.plan``, location codes in ``spec.region``, template ids in ``spec.image``."""
+    return Catalogue(
+        images=tuple(CatalogueEntry(t.id, " - ".join(x for x in (t.name, t.description) if x) or None)
+                     for t in templates),
+        regions=tuple(CatalogueEntry(loc.code, ", ".join(x for x in (
+            loc.name or None, None if loc.is_available else "not available now") if x) or None)
+            for loc in locations),
+        plans=tuple(CatalogueEntry(str(p.id), (f"{p.name}: " if p.name else "") + size_text(
+            p.cpu_cores, p.ram_mb / 1024, p.disk_gb, _money(p.price_hourly, "h"), _money(p.monthly_price, "month")))
+            for p in sorted(plans, key=lambda p: (p.hourly, p.id))),
+        note="spec.plan takes a plan id; or give spec.resources and the cheapest plan with at least "
+             "that much is chosen",
+    )
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -203,27 +233,32 @@ class CyberPanelProvider(ProviderBase):
         return [self.observe(row) for row in await self.client.list_vps()
                 if row.name.lower() == wanted and row.status.lower() != "deleted"]
 
-    async def catalogue(self) -> tuple[list[Plan], list[Location], list[Template]]:
-        if self._catalogue is None or time.monotonic() - self._catalogue_at > _CATALOGUE_TTL:
+    async def offerings(self, *, fresh: bool = False) -> tuple[list[Plan], list[Location], list[Template]]:
+        """Plans, locations and templates, kept for 10 minutes (a create is checked against them)."""
+        if fresh or self._catalogue is None or time.monotonic() - self._catalogue_at > _CATALOGUE_TTL:
             self._catalogue = (await self.client.plans(), await self.client.locations(),
                                await self.client.templates())
             self._catalogue_at = time.monotonic()
         return self._catalogue
 
+    async def catalogue(self) -> Catalogue:
+        return catalogue_of(*await self.offerings(fresh=True))
+
     async def create_vm(self, spec: VMSpec, attempt: CreateAttempt) -> ObservedVM:
         if not spec.root_password:
             raise SpecRejected("a root password is required for provider cyberpanel", provider=self.name)
-        plans, locations, templates = await self.catalogue()
+        plans, locations, templates = await self.offerings()
         plan = choose_plan(plans, spec)
         location = next((loc for loc in locations if loc.code == spec.region), None)
         if location is None or not location.is_available:
-            offered = ", ".join(f"{loc.code} ({loc.name})" for loc in locations if loc.is_available)
-            what = "is not available now" if location else "is not a cyberpanel location"
-            raise SpecRejected(f"spec.region: {spec.region!r} {what}; locations: {offered}", provider=self.name)
+            offered = [f"{loc.code} ({loc.name})" if loc.name else loc.code for loc in locations if loc.is_available]
+            why = "is not available now at" if location else "is not a location of"
+            raise SpecRejected(not_offered("spec.region", "location", spec.region, self.name, offered, why=why),
+                               provider=self.name)
         template = next((t for t in templates if t.id == spec.image), None)
         if template is None:
-            offered = ", ".join(f"{t.id} ({t.name})" for t in templates)
-            raise SpecRejected(f"spec.image: cyberpanel has no template {spec.image!r}; templates: {offered}",
+            offered = [f"{t.id} ({t.name})" if t.name else t.id for t in templates]
+            raise SpecRejected(not_offered("spec.image", "template", spec.image, self.name, offered),
                                provider=self.name)
         body: dict[str, Any] = {
             "hostname": spec.name, "plan_id": plan.id, "location_code": location.code,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..base import (
+    Catalogue,
+    CatalogueEntry,
     DnsRecord,
     DomainBinding,
     ObservedVM,
@@ -14,9 +16,21 @@ from ..base import (
     VMState,
     WebhookEndpoint,
 )
-from .models import KROVA_DNS_TARGET, CubeState, Domain, KrovaCube, Snapshot, TcpMapping, Webhook
+from .models import (
+    KROVA_DNS_TARGET,
+    CubeState,
+    Domain,
+    Image,
+    KrovaCube,
+    Pricing,
+    Region,
+    Snapshot,
+    TcpMapping,
+    Webhook,
+)
 
 __all__ = [
+    "catalogue_of",
     "domain_binding",
     "observed_vm",
     "port_forward",
@@ -105,3 +119,29 @@ def domain_binding(domain: Domain) -> DomainBinding:
 def webhook_endpoint(hook: Webhook, secret: str | None = None) -> WebhookEndpoint:
     return WebhookEndpoint(id=hook.id, url=hook.url, events=tuple(hook.events),
                            enabled=hook.enabled, secret=secret)
+
+
+def _rate(value: float) -> str:
+    """``0.00005``, not ``5e-05``."""
+    return f"{value:.8f}".rstrip("0").rstrip(".")
+
+
+def catalogue_of(images: list[Image], regions: list[Region], pricing: Pricing | None) -> Catalogue:
+    """Krova's public listings as the neutral catalogue: images by id, regions by slug
+    (what ``spec.region`` takes), no plans (Cubes are sized by ``spec.resources``), and the
+    per-resource prices as the note."""
+    note = "krova sizes Cubes by spec.resources {vcpu, ramGb, diskGb}; there are no plans"
+    if pricing is not None:
+        rates = pricing.rates
+        note += (f"; {pricing.currency} per hour: {_rate(rates.vcpu_per_hour)} per vCPU, "
+                 f"{_rate(rates.ram_gb_per_hour)} per GB RAM, {_rate(rates.disk_gb_per_hour)} per GB disk")
+        if pricing.tiers:
+            note += "; tiers: " + ", ".join(
+                f"{t.label} {t.min_vcpus}{'-' + str(t.max_vcpus) if t.max_vcpus else '+'} vCPU x{t.multiplier:g}"
+                for t in pricing.tiers)
+    return Catalogue(
+        images=tuple(CatalogueEntry(i.id, i.description or i.name or None) for i in images),
+        regions=tuple(CatalogueEntry(r.slug, r.name or None) for r in regions),
+        plans=None,
+        note=note,
+    )

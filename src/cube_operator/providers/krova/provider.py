@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 from ..base import (
     Capability,
+    Catalogue,
     CreateAttempt,
     DomainBinding,
     ObservedVM,
@@ -16,10 +18,12 @@ from ..base import (
     VMSpec,
     VMState,
     WebhookEndpoint,
+    not_offered,
 )
-from ..errors import Transient
+from ..errors import Invalid, NotFound, SpecRejected, Transient
 from .client import KrovaClient
 from .mapping import (
+    catalogue_of,
     domain_binding,
     observed_vm,
     port_forward,
@@ -27,12 +31,16 @@ from .mapping import (
     tcp_exposure,
     webhook_endpoint,
 )
-from .models import CreateCubeRequest
+from .models import CreateCubeRequest, Image, Region
 
 __all__ = ["KROVA_CAPABILITIES", "KrovaProvider", "vm_name"]
 
 #: Longest Cube name Krova accepts; longer Kubernetes names get a stable hashed suffix.
 NAME_MAX = 64
+#: How long the image and region lists a create is checked against are kept.
+_OFFERED_TTL = 600.0
+#: A spec naming something the cached lists lack reads them again, at most this often.
+_RECHECK_AFTER = 30.0
 
 KROVA_CAPABILITIES = frozenset({
     Capability.POWER, Capability.SSH_PORT, Capability.SERVER_DOMAIN, Capability.SNAPSHOTS,
@@ -58,13 +66,49 @@ class KrovaProvider(ProviderBase):
     name = "krova"
     capabilities = KROVA_CAPABILITIES
 
+    def __init__(self, client: KrovaClient) -> None:
+        super().__init__(client)
+        self._offered: tuple[list[Image], list[Region]] | None = None
+        self._offered_at = 0.0
+
+    # -- catalogue (public, unauthenticated reads: no rate budget) ------------------------
+
+    async def offered(self, *, fresh: bool = False) -> tuple[list[Image], list[Region]]:
+        """The images and regions Krova lists, kept for a few minutes."""
+        if fresh or self._offered is None or time.monotonic() - self._offered_at > _OFFERED_TTL:
+            self._offered = (await self.client.list_images(), await self.client.list_regions())
+            self._offered_at = time.monotonic()
+        return self._offered
+
+    async def catalogue(self) -> Catalogue:
+        images, regions = await self.offered(fresh=True)
+        return catalogue_of(images, regions, await self.client.get_pricing())
+
+    async def check_offered(self, spec: VMSpec) -> None:
+        """SpecRejected naming the choices when Krova does not list the image or region
+        (instead of its ``see /images``). An unreadable listing leaves it to Krova."""
+        def missing(images: list[Image], regions: list[Region]) -> list[str]:
+            out = []
+            if images and spec.image not in {i.id for i in images}:
+                out.append(not_offered("spec.image", "image", spec.image, self.name, [i.id for i in images]))
+            if regions and spec.region and spec.region not in {r.slug for r in regions}:
+                out.append(not_offered("spec.region", "region", spec.region, self.name, [r.slug for r in regions]))
+            return out
+
+        try:
+            problems = missing(*await self.offered())
+            if problems and time.monotonic() - self._offered_at > _RECHECK_AFTER:
+                problems = missing(*await self.offered(fresh=True))  # a new image may have appeared
+        except (Transient, Invalid, NotFound):  # no listing to check against: the provider decides
+            return
+        if problems:
+            raise SpecRejected("; ".join(problems), provider=self.name)
+    sizing_fields = frozenset({"resources"})
+
     # -- VMs ------------------------------------------------------------------------
 
     def validate_spec(self, spec: VMSpec) -> list[str]:
         problems = []
-        if spec.plan is not None:
-            problems.append("spec.plan: krova sizes Cubes by spec.resources {vcpu, ramGb, diskGb}, "
-                            "not by plan; remove spec.plan")
         if spec.resources is None:
             problems.append("spec.resources {vcpu, ramGb, diskGb} is required for provider krova")
         if not spec.ssh_public_key:
@@ -96,6 +140,7 @@ class KrovaProvider(ProviderBase):
     async def create_vm(self, spec: VMSpec, attempt: CreateAttempt) -> ObservedVM:
         if spec.resources is None or not spec.ssh_public_key:
             raise ValueError("validate_spec first")  # never reached through the controllers
+        await self.check_offered(spec)
         request = CreateCubeRequest.model_validate({
             "name": spec.name,
             "image": spec.image,

@@ -108,6 +108,23 @@ class LunaNodeClient:
     async def list_plans(self) -> list[Plan]:
         return self._rows(Plan, await self.call("plan", "list"), "plans", "/plan/list/")
 
+    async def list_regions(self) -> list[tuple[str, str]]:
+        """(id, name) of every region: the answer's ``regions`` is ``{id: name}`` (a list of
+        ``{region|id, name}`` objects is read too)."""
+        regions = (await self.call("region", "list")).get("regions") or {}
+        if isinstance(regions, dict):
+            return [(str(k), str(v.get("name", k) if isinstance(v, dict) else v)) for k, v in regions.items()]
+        if isinstance(regions, list):
+            out = []
+            for item in regions:
+                if isinstance(item, dict) and (item.get("region") or item.get("id")):
+                    key = str(item.get("region") or item.get("id"))
+                    out.append((key, str(item.get("name") or key)))
+                elif isinstance(item, str):
+                    out.append((item, item))
+            return out
+        raise Transient("expected regions", provider=self.provider, route="/region/list/")
+
     async def list_images(self, region: str | None = None) -> list[Image]:
         return self._rows(Image, await self.call("image", "list", region=region), "images", "/image/list/")
 

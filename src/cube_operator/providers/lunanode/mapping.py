@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import re
 
-from ..base import ObservedVM, SnapshotState, VMState
-from .models import Plan, VmInfo, VmRow
+from ..base import (
+    Catalogue,
+    CatalogueEntry,
+    ObservedVM,
+    SnapshotState,
+    VMState,
+    money_text,
+    size_text,
+)
+from .models import Image, Plan, VmInfo, VmRow
 
-__all__ = ["HOURS_PER_MONTH", "owner_of", "snapshot_state", "vm_state"]
+__all__ = ["HOURS_PER_MONTH", "OPERATOR_IMAGE_PREFIX", "catalogue_of", "owner_of", "public_name",
+           "snapshot_state", "vm_state"]
 
 HOURS_PER_MONTH = 730.0
 _STATES = {
@@ -25,6 +34,9 @@ _STATES = {
     "deleting": VMState.DELETING,
     "error": VMState.ERROR,
 }
+#: Snapshots the operator makes are images named ``cube-operator-<vm id>-<name>``.
+OPERATOR_IMAGE_PREFIX = "cube-operator-"
+_PUBLIC = re.compile(r"^(?P<bare>.*?)\s*\((?P<kind>template|iso)\)$", re.IGNORECASE)
 _UID = re.compile(r"-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 
 
@@ -68,4 +80,49 @@ def observed_vm(row: VmRow, info: VmInfo | None, plans: dict[str, Plan]) -> Obse
         cost_per_hour=round(monthly / HOURS_PER_MONTH, 6) if monthly is not None else None,
         region=row.region or None,
         owner_uid=owner_of(hostname),
+    )
+
+
+def public_name(image: Image) -> tuple[str, str] | None:
+    """(name without the suffix, ``template`` or ``ISO``) of a public image, else None:
+    LunaNode's public images end in `` (template)`` or `` (ISO)``."""
+    match = _PUBLIC.match(image.name.strip())
+    if match is None:
+        return None
+    return match.group("bare"), "ISO" if match.group("kind").lower() == "iso" else "template"
+
+
+def plan_entry(plan: Plan) -> CatalogueEntry:
+    monthly = plan.monthly
+    hourly = money_text(monthly / HOURS_PER_MONTH) if monthly is not None else None
+    price = f"{money_text(monthly, 'month')} ({hourly})" if monthly is not None else None
+    where = f"in {', '.join(plan.regions)}" if plan.regions else None
+    size = size_text(plan.cpus, plan.ram_mb / 1024, plan.disk_gb, price, where)
+    return CatalogueEntry(plan.name or plan.plan_id,
+                          f"plan_id {plan.plan_id}: {size}" if plan.name else size or None)
+
+
+def catalogue_of(plans: list[Plan], images: list[Image], regions: list[tuple[str, str]]) -> Catalogue:
+    """LunaNode's plans, images and regions as the neutral catalogue. Public images have an
+    id per region, so they are listed once by name (``spec.image`` takes the name, e.g.
+    ``Ubuntu 24.04 64-bit``); the account's own images by id; the operator's snapshots not."""
+    public: dict[str, tuple[str, list[str]]] = {}
+    own: list[CatalogueEntry] = []
+    for image in images:
+        named = public_name(image)
+        if named is not None:
+            where = public.setdefault(named[0], (named[1], []))[1]
+            if image.region and image.region not in where:
+                where.append(image.region)
+        elif not image.name.startswith(OPERATOR_IMAGE_PREFIX) and image.status.lower() == "active":
+            own.append(CatalogueEntry(image.image_id, f"own image {image.name!r}"
+                                      + (f" in {image.region}" if image.region else "")))
+    listed = [CatalogueEntry(name, f"{kind} in {', '.join(where)}" if where else kind)
+              for name, (kind, where) in public.items()]
+    return Catalogue(
+        images=tuple(listed + own),
+        regions=tuple(CatalogueEntry(region_id, name if name != region_id else None) for region_id, name in regions),
+        plans=tuple(plan_entry(p) for p in sorted(plans, key=lambda p: (p.monthly or 0.0, p.cpus, p.ram_mb))),
+        note="spec.plan takes a plan name or plan_id; or give spec.resources and the cheapest plan that fits "
+             "is chosen. spec.image takes a public image name or an image id",
     )

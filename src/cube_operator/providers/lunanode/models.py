@@ -47,6 +47,8 @@ class Plan(_Model):
     ram: str = "0"  # MB
     storage: str = "0"  # GB
     price: str | None = None  # USD per month
+    #: Where the plan is sold, where the answer says (region ids).
+    regions: list[str] = Field(default_factory=list)
 
     @property
     def cpus(self) -> int:

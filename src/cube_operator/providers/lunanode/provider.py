@@ -24,6 +24,7 @@ import time
 
 from ..base import (
     Capability,
+    Catalogue,
     CreateAttempt,
     ObservedVM,
     ProviderBase,
@@ -31,10 +32,11 @@ from ..base import (
     TcpExposure,
     VMSpec,
     VMState,
+    not_offered,
 )
-from ..errors import NotFound, SpecRejected
+from ..errors import Invalid, NotFound, SpecRejected, Transient
 from .client import LunaNodeClient
-from .mapping import is_settled, observed_vm, snapshot_state, vm_state
+from .mapping import catalogue_of, is_settled, observed_vm, public_name, snapshot_state, vm_state
 from .models import Image, Plan, VmInfo, VmRow
 
 __all__ = ["LUNANODE_CAPABILITIES", "LunaNodeProvider", "choose_plan", "vm_name"]
@@ -44,6 +46,8 @@ LUNANODE_CAPABILITIES = frozenset({
     Capability.SNAPSHOT_DELETE,
 })
 _CATALOGUE_TTL = 600.0
+#: A spec naming something the cached lists lack reads them again, at most this often.
+_RECHECK_AFTER = 30.0
 _IMAGES_TTL = 3.0
 _ACTION_WATCH = 600.0  # after an action, vm/info each pass until settled (bounded)
 _NOTE = "cube-operator tcp/"
@@ -63,16 +67,17 @@ def choose_plan(plans: list[Plan], spec: VMSpec) -> Plan:
     if spec.plan:
         found = next((p for p in plans if spec.plan in (p.plan_id, p.name)), None)
         if found is None:
-            names = ", ".join(p.name or p.plan_id for p in plans)
-            raise SpecRejected(f"spec.plan: lunanode has no plan {spec.plan!r}; choose one of {names}",
-                               provider="lunanode")
+            raise SpecRejected(not_offered("spec.plan", "plan", spec.plan, "lunanode",
+                                           [p.name or p.plan_id for p in plans]), provider="lunanode")
         return found
     assert spec.resources is not None
     want = spec.resources
-    fitting = [p for p in plans if p.cpus >= want.vcpu and p.ram_mb >= want.ram_gb * 1024
+    # Plans say where they are sold (when the answer has it): only those of the region fit.
+    sold = [p for p in plans if not spec.region or not p.regions or spec.region in p.regions] or plans
+    fitting = [p for p in sold if p.cpus >= want.vcpu and p.ram_mb >= want.ram_gb * 1024
                and p.disk_gb >= want.disk_gb]
     if not fitting:
-        largest = max(plans, key=lambda p: (p.cpus, p.ram_mb, p.disk_gb), default=None)
+        largest = max(sold, key=lambda p: (p.cpus, p.ram_mb, p.disk_gb), default=None)
         hint = (f"; the largest is {largest.name or largest.plan_id} ({largest.cpus} vCPU, "
                 f"{largest.ram_mb // 1024} GB RAM, {largest.disk_gb} GB disk)" if largest else "")
         raise SpecRejected(f"spec.resources: no lunanode plan fits {want.vcpu} vCPU, {want.ram_gb:g} GB RAM, "
@@ -100,6 +105,7 @@ class LunaNodeProvider(ProviderBase):
         self._images: list[Image] = []
         self._images_at = 0.0
         self._region_images: dict[str, tuple[float, list[Image]]] = {}
+        self._regions: tuple[float, list[tuple[str, str]]] | None = None
         self._ssh_keys: dict[str, str] = {}
         #: vm/info calls made, for the benchmark and the docs' calls-per-VM-per-hour figure.
         self.info_calls = 0
@@ -119,21 +125,65 @@ class LunaNodeProvider(ProviderBase):
             self._images_at = time.monotonic()
         return self._images
 
-    async def image_id(self, image: str, region: str | None) -> str:
-        wanted = image.strip().lower()
+    async def images_in(self, region: str | None, *, fresh: bool = False) -> list[Image]:
+        """Images of ``region`` (every region's for None), kept for 10 minutes."""
         key = region or ""
         cached = self._region_images.get(key)
-        if cached is None or time.monotonic() - cached[0] > _CATALOGUE_TTL:
+        if fresh or cached is None or time.monotonic() - cached[0] > _CATALOGUE_TTL:
             # Public images have an id per region: look in the VM's region only.
             cached = (time.monotonic(), await self.client.list_images(region))
             self._region_images[key] = cached
-        for candidate in cached[1]:
-            name = candidate.name.lower()
-            bare = re.sub(r"\s*\((template|iso)\)$", "", name)
-            if wanted in (candidate.image_id, name, bare):
-                return candidate.image_id
-        raise SpecRejected(f"spec.image: lunanode has no image {image!r} (give an image id or a public "
-                           "image name as image/list shows it)", provider=self.name)
+        return cached[1]
+
+    async def regions(self, *, fresh: bool = False) -> list[tuple[str, str]]:
+        """(id, name) of LunaNode's regions, kept for 10 minutes."""
+        if fresh or self._regions is None or time.monotonic() - self._regions[0] > _CATALOGUE_TTL:
+            self._regions = (time.monotonic(), await self.client.list_regions())
+        return self._regions[1]
+
+    async def catalogue(self) -> Catalogue:
+        self._plans_at = 0.0  # asked rarely: read everything afresh (and refresh the caches)
+        plans = await self.plans()
+        return catalogue_of(list(plans.values()), await self.images_in(None, fresh=True),
+                            await self.regions(fresh=True))
+
+    async def check_region(self, region: str | None) -> None:
+        """SpecRejected naming the regions when LunaNode has no ``region`` (an unreadable
+        list leaves it to LunaNode)."""
+        if not region:
+            return
+        try:
+            known = await self.regions()
+            if known and region not in {r for r, _ in known} and time.monotonic() - (
+                    self._regions[0] if self._regions else 0.0) > _RECHECK_AFTER:
+                known = await self.regions(fresh=True)
+        except (Transient, Invalid, NotFound):  # no listing to check against: the provider decides
+            return
+        if known and region not in {r for r, _ in known}:
+            raise SpecRejected(not_offered("spec.region", "region", region, self.name, [r for r, _ in known]),
+                               provider=self.name)
+
+    async def image_id(self, image: str, region: str | None) -> str:
+        wanted = image.strip().lower()
+
+        def match(images: list[Image]) -> str | None:
+            for candidate in images:
+                name = candidate.name.lower()
+                bare = re.sub(r"\s*\((template|iso)\)$", "", name)
+                if wanted in (candidate.image_id, name, bare):
+                    return candidate.image_id
+            return None
+
+        images = await self.images_in(region)
+        found = match(images)
+        if found is None and time.monotonic() - self._region_images[region or ""][0] > _RECHECK_AFTER:
+            images = await self.images_in(region, fresh=True)
+            found = match(images)
+        if found is not None:
+            return found
+        names = [named[0] for named in map(public_name, images) if named is not None]
+        where = f"lunanode in {region}" if region else "lunanode"
+        raise SpecRejected(not_offered("spec.image", "image", image, where, names), provider=self.name)
 
     # -- observation --------------------------------------------------------------------
 
@@ -242,7 +292,13 @@ class LunaNodeProvider(ProviderBase):
         return self._ssh_keys[value]
 
     async def create_vm(self, spec: VMSpec, attempt: CreateAttempt) -> ObservedVM:
-        plan = choose_plan(list((await self.plans()).values()), spec)
+        plans = list((await self.plans()).values())
+        plan = choose_plan(plans, spec)
+        await self.check_region(spec.region)
+        if spec.region and plan.regions and spec.region not in plan.regions:
+            there = [p.name or p.plan_id for p in plans if spec.region in p.regions]
+            raise SpecRejected(not_offered("spec.plan", "plan", plan.name or plan.plan_id, self.name, there,
+                                           why=f"is not sold in {spec.region} by"), provider=self.name)
         image_id = await self.image_id(spec.image, spec.region)
         assert spec.ssh_public_key
         key_id = await self.ssh_key_id(spec.ssh_public_key)

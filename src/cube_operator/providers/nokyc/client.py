@@ -33,7 +33,9 @@ from .models import (
     Balance,
     FirewallGroup,
     FirewallRule,
+    Image,
     Plan,
+    Region,
     Server,
     Snapshot,
     SshKey,
@@ -164,6 +166,12 @@ class NoKycClient:
 
     async def list_plans(self) -> list[Plan]:
         return await self._list(Plan, "/plans")
+
+    async def list_regions(self) -> list[Region]:
+        return await self._list(Region, "/regions")
+
+    async def list_images(self) -> list[Image]:
+        return await self._list(Image, "/images")
 
     # -- servers ------------------------------------------------------------------------
 

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from ..base import ObservedVM, SnapshotInfo, SnapshotState, VMState
-from .models import Plan, Server, Snapshot
+from ..base import (
+    Catalogue,
+    CatalogueEntry,
+    ObservedVM,
+    SnapshotInfo,
+    SnapshotState,
+    VMState,
+    money_text,
+    size_text,
+)
+from .models import Image, Plan, Region, Server, Snapshot
 
-__all__ = ["OWNER_LABEL", "observed_vm", "snapshot_info", "vm_state"]
+__all__ = ["OWNER_LABEL", "catalogue_of", "image_entry", "observed_vm", "plan_entry", "region_entry",
+           "snapshot_info", "vm_state"]
 
 #: Server label carrying the owning Kubernetes object's UID (keys: [a-z0-9_-]{1,63}).
 OWNER_LABEL = "cube-operator-uid"
@@ -56,4 +66,38 @@ def snapshot_info(snapshot: Snapshot) -> SnapshotInfo:
         provider_state=snapshot.status,
         size_bytes=int(snapshot.size_gb * 1024**3) if snapshot.size_gb is not None else None,
         created_at=snapshot.created_at,
+    )
+
+
+def plan_entry(plan: Plan) -> CatalogueEntry:
+    where = f"in {', '.join(plan.available_in)}" if plan.available_in else "in no region now"
+    kind = "dedicated" if plan.category == "dedicated" else None
+    return CatalogueEntry(plan.id, size_text(plan.cpu, plan.ram_mb / 1024, plan.disk_gb, kind,
+                                             money_text(plan.price_usd_hour), where))
+
+
+def image_entry(image: Image) -> CatalogueEntry:
+    words = " ".join(w for w in (image.family, image.version, image.variant) if w)
+    notes = [words or None, "custom" if image.type == "custom" else None,
+             "no cloud-init (no userData)" if image.cloud_init is False else None,
+             f"deprecated since {image.deprecated_at}" if image.deprecated_at else None]
+    return CatalogueEntry(image.id, ", ".join(n for n in notes if n) or None)
+
+
+def region_entry(region: Region) -> CatalogueEntry:
+    name = f"{region.name} ({region.country})" if region.name and region.country else region.name
+    notes = [name or None, None if region.available else "no plan can be provisioned there now"]
+    return CatalogueEntry(region.id, ", ".join(n for n in notes if n) or None)
+
+
+def catalogue_of(plans: list[Plan], images: list[Image], regions: list[Region]) -> Catalogue:
+    """NoKYC's listings as the neutral catalogue; a Cube may give ``spec.resources`` instead
+    of a plan (the cheapest plan that fits in the region is taken)."""
+    return Catalogue(
+        images=tuple(image_entry(i) for i in images),
+        regions=tuple(region_entry(r) for r in regions),
+        plans=tuple(plan_entry(p) for p in sorted(plans, key=lambda p: (p.category != "vps",
+                                                                        p.price_usd_hour or 0.0, p.id))),
+        note="spec.plan takes a plan id; or give spec.resources and the cheapest plan that fits in "
+             "spec.region is chosen",
     )

@@ -14,6 +14,7 @@ __all__ = [
     "Balance",
     "FirewallGroup",
     "FirewallRule",
+    "Image",
     "Ipv4",
     "Ipv6",
     "Plan",
@@ -73,7 +74,18 @@ class Plan(_Model):
 class Region(_Model):
     id: str
     name: str = ""
+    country: str | None = None
     available: bool = True
+
+
+class Image(_Model):
+    id: str
+    type: str = "official"
+    family: str = ""
+    version: str = ""
+    variant: str | None = None
+    cloud_init: bool | None = None
+    deprecated_at: str | None = None
 
 
 class SshKey(_Model):

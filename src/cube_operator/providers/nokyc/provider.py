@@ -24,6 +24,7 @@ import uuid
 
 from ..base import (
     Capability,
+    Catalogue,
     CreateAttempt,
     ObservedVM,
     ProviderBase,
@@ -31,11 +32,12 @@ from ..base import (
     TcpExposure,
     VMSpec,
     WebhookEndpoint,
+    not_offered,
 )
-from ..errors import NotFound, SpecRejected, Transient
+from ..errors import Invalid, NotFound, SpecRejected, Transient
 from .client import NoKycClient
-from .mapping import OWNER_LABEL, observed_vm, snapshot_info
-from .models import FirewallGroup, FirewallRule, Plan, Server
+from .mapping import OWNER_LABEL, catalogue_of, observed_vm, snapshot_info
+from .models import FirewallGroup, FirewallRule, Image, Plan, Region, Server
 
 __all__ = ["NOKYC_CAPABILITIES", "NoKycProvider", "vm_name"]
 
@@ -45,6 +47,8 @@ NOKYC_CAPABILITIES = frozenset({
 })
 NAME_MAX = 63
 _PLANS_TTL = 600.0
+#: A spec naming something the cached lists lack reads them again, at most this often.
+_RECHECK_AFTER = 30.0
 _SNAPSHOTS_TTL = 3.0
 _NOTE = "cube-operator tcp/"
 _ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -84,8 +88,7 @@ def choose_plan(plans: list[Plan], spec: VMSpec) -> Plan:
     if spec.plan:
         found = next((p for p in plans if p.id == spec.plan), None)
         if found is None:
-            names = ", ".join(sorted(p.id for p in plans))
-            raise SpecRejected(f"spec.plan: nokyc has no plan {spec.plan!r}; choose one of {names}",
+            raise SpecRejected(not_offered("spec.plan", "plan", spec.plan, "nokyc", sorted(p.id for p in plans)),
                                provider="nokyc")
         return found
     assert spec.resources is not None
@@ -116,7 +119,8 @@ class NoKycProvider(ProviderBase):
         self._servers: dict[str, Server] = {}  # the newest view of each server
         self._snapshots: list[SnapshotInfo] = []
         self._snapshots_at = 0.0
-
+        self._offered: tuple[list[Image], list[Region]] | None = None
+        self._offered_at = 0.0
 
     # -- catalogue ----------------------------------------------------------------------
 
@@ -125,6 +129,44 @@ class NoKycProvider(ProviderBase):
             self._plans = {p.id: p for p in await self.client.list_plans()}
             self._plans_at = time.monotonic()
         return self._plans
+
+    async def offered(self, *, fresh: bool = False) -> tuple[list[Image], list[Region]]:
+        """The images and regions NoKYC lists, kept as long as the plans."""
+        if fresh or self._offered is None or time.monotonic() - self._offered_at > _PLANS_TTL:
+            self._offered = (await self.client.list_images(), await self.client.list_regions())
+            self._offered_at = time.monotonic()
+        return self._offered
+
+    async def catalogue(self) -> Catalogue:
+        self._plans_at = 0.0  # asked rarely: read everything afresh (and refresh the caches)
+        plans = await self.plans()
+        images, regions = await self.offered(fresh=True)
+        return catalogue_of(list(plans.values()), images, regions)
+
+    async def check_offered(self, spec: VMSpec) -> None:
+        """SpecRejected naming the choices for an image or region NoKYC does not list (or a
+        deprecated image), before the create. An unreadable listing leaves it to NoKYC."""
+        def problems(images: list[Image], regions: list[Region]) -> list[str]:
+            out = []
+            current = [i.id for i in images if not i.deprecated_at]
+            image = next((i for i in images if i.id == spec.image), None)
+            if images and image is None:
+                out.append(not_offered("spec.image", "image", spec.image, self.name, current))
+            elif image is not None and image.deprecated_at:
+                out.append(not_offered("spec.image", "image", spec.image, self.name, current,
+                                       why=f"is deprecated (since {image.deprecated_at}) at"))
+            if regions and spec.region and spec.region not in {r.id for r in regions}:
+                out.append(not_offered("spec.region", "region", spec.region, self.name, [r.id for r in regions]))
+            return out
+
+        try:
+            found = problems(*await self.offered())
+            if found and time.monotonic() - self._offered_at > _RECHECK_AFTER:
+                found = problems(*await self.offered(fresh=True))
+        except (Transient, Invalid, NotFound):  # no listing to check against: the provider decides
+            return
+        if found:
+            raise SpecRejected("; ".join(found), provider=self.name)
 
     def _observe(self, server: Server) -> ObservedVM:
         self._servers[server.id] = server
@@ -180,11 +222,15 @@ class NoKycProvider(ProviderBase):
         return self._ssh_keys[print_]
 
     async def create_vm(self, spec: VMSpec, attempt: CreateAttempt) -> ObservedVM:
-        plan = choose_plan(list((await self.plans()).values()), spec)
+        await self.check_offered(spec)
+        plans = list((await self.plans()).values())
+        plan = choose_plan(plans, spec)
         if spec.region and spec.region not in plan.available_in:
             where = ", ".join(plan.available_in) or "no region"
+            there = sorted(p.id for p in plans if spec.region in p.available_in)
             raise SpecRejected(f"spec.plan: nokyc plan {plan.id} is not available in {spec.region} "
-                               f"(available in {where})", provider=self.name)
+                               f"(available in {where}); plans in {spec.region}: {', '.join(there) or 'none'}",
+                               provider=self.name)
         assert spec.ssh_public_key
         body: dict[str, object] = {
             "name": spec.name, "plan": plan.id, "image": spec.image,

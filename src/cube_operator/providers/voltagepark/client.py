@@ -25,12 +25,13 @@ from .._http import (
     parse_model,
 )
 from ..errors import Invalid, Transient
-from .models import VOLTAGEPARK_DEFAULT_ENDPOINT, Preset, VirtualMachine
+from .models import VOLTAGEPARK_DEFAULT_ENDPOINT, Location, Preset, VirtualMachine
 
 __all__ = ["VoltageParkClient", "fastapi_error"]
 
 READ, MUTATE, PROVISION = CallKind.READ, CallKind.MUTATE, CallKind.PROVISION
 _PAGE = 100
+_LOCATIONS_PAGE = 15  # the API's maximum for /locations/
 _MAX_PAGES = 1000
 
 
@@ -139,6 +140,24 @@ class VoltageParkClient:
             raise Transient("expected a list of presets", provider=self.provider, route="/instant-deploy-presets/")
         return [parse_model(Preset, p, provider=self.provider, method="GET", route="/instant-deploy-presets/")
                 for p in items]
+
+    async def locations(self) -> list[Location]:
+        """Every location (``GET /locations/``, offset pages of 15)."""
+        out: dict[str, Location] = {}
+        offset = 0
+        for _ in range(_MAX_PAGES):
+            body = await self._vms.request_json("GET", "/locations/", kind=READ,
+                                                params={"limit": _LOCATIONS_PAGE, "offset": offset})
+            results = body.get("results")
+            if not isinstance(results, list):
+                raise Transient("expected a list under 'results'", provider=self.provider, route="/locations/")
+            for raw in results:
+                location = parse_model(Location, raw, provider=self.provider, method="GET", route="/locations/")
+                out.setdefault(location.id, location)
+            if not body.get("has_next") or not results:
+                break
+            offset += len(results)
+        return list(out.values())
 
     async def validate_cloud_init(self, content: dict[str, Any]) -> str | None:
         """None if Voltage Park accepts the cloud-init, else its message."""

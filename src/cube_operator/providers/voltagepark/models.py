@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["VOLTAGEPARK_DEFAULT_ENDPOINT", "PortForward", "Preset", "Pricing", "VirtualMachine", "VmResources"]
+__all__ = ["VOLTAGEPARK_DEFAULT_ENDPOINT", "Location", "PortForward", "Preset", "Pricing", "VirtualMachine",
+           "VmResources"]
 
 VOLTAGEPARK_DEFAULT_ENDPOINT = "https://cloud-api.voltagepark.com/api/v1"
 
@@ -61,3 +62,16 @@ class Preset(_Model):
             return float(self.compute_rate_hourly or 0) + float(self.storage_rate_hourly or 0)
         except ValueError:
             return 0.0
+
+
+class Location(_Model):
+    """A row of ``GET /locations/`` (its host nodes are not read)."""
+
+    id: str
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+
+    @property
+    def place(self) -> str:
+        return ", ".join(p for p in (self.city, self.region, self.country) if p)

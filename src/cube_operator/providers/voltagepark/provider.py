@@ -16,12 +16,15 @@ presets.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import yaml
 
 from ..base import (
     Capability,
+    Catalogue,
+    CatalogueEntry,
     CreateAttempt,
     Gpus,
     ObservedVM,
@@ -29,12 +32,16 @@ from ..base import (
     ProviderBase,
     VMSpec,
     VMState,
+    money_text,
+    not_offered,
+    size_text,
 )
-from ..errors import Invalid, NoCapacity, SpecRejected
+from ..errors import Invalid, NoCapacity, NotFound, SpecRejected, Transient
 from .client import VoltageParkClient
-from .models import Preset, VirtualMachine
+from .models import Location, Preset, VirtualMachine
 
-__all__ = ["OWNER_TAG", "VOLTAGEPARK_CAPABILITIES", "VoltageParkProvider", "choose_preset", "cloud_init_of"]
+__all__ = ["OWNER_TAG", "VOLTAGEPARK_CAPABILITIES", "VoltageParkProvider", "catalogue_of", "choose_preset",
+           "cloud_init_of"]
 
 VOLTAGEPARK_CAPABILITIES = frozenset({Capability.POWER, Capability.USER_DATA})
 OWNER_TAG = "cube-operator-uid:"
@@ -46,6 +53,7 @@ _STATES = {
     "terminated": VMState.DELETED,
 }
 _STORAGE_ONLY = ("stoppeddisassociated", "outbid")
+_LOCATIONS_TTL = 600.0
 
 
 def _word(status: str) -> str:
@@ -74,12 +82,40 @@ def gpus_of(preset_or_vm: Preset | VirtualMachine) -> tuple[Gpus, ...]:
     return tuple(Gpus(model, g.count) for model, g in preset_or_vm.resources.gpus.items() if g.count)
 
 
+def gpu_text(preset_or_vm: Preset | VirtualMachine) -> str:
+    return " + ".join(f"{g.count}x {g.model}" for g in gpus_of(preset_or_vm)) or "no GPU"
+
+
+def preset_entry(preset: Preset, places: dict[str, str] | None = None) -> CatalogueEntry:
+    where = [(places or {}).get(loc, loc) for loc in preset.location_ids_with_availability]
+    r = preset.resources
+    size = size_text(r.vcpu_count, r.ram_gb, r.storage_gb, preset.operating_system or None,
+                     money_text(preset.hourly), f"available in {'; '.join(where)}" if where else "sold out now")
+    return CatalogueEntry(preset.id, f"{gpu_text(preset)}, {size}")
+
+
+def catalogue_of(presets: list[Preset], locations: list[Location]) -> Catalogue:
+    """Voltage Park's instant-deploy presets (what ``spec.plan`` takes), their operating
+    systems (``spec.image``) and the locations (``spec.region``, a location id)."""
+    places = {loc.id: loc.place or loc.id for loc in locations}
+    systems = sorted({p.operating_system for p in presets if p.operating_system})
+    return Catalogue(
+        images=tuple(CatalogueEntry(os, f"{sum(p.operating_system == os for p in presets)} preset(s)")
+                     for os in systems),
+        regions=tuple(CatalogueEntry(loc.id, loc.place or None) for loc in locations),
+        plans=tuple(preset_entry(p, places) for p in sorted(presets, key=lambda p: (p.hourly, p.id))),
+        note="spec.plan takes a preset id; or give spec.gpus with spec.resources and the cheapest matching "
+             "preset is chosen. spec.image must be the preset's operating system",
+    )
+
+
 def choose_preset(presets: list[Preset], available: set[str], spec: VMSpec) -> Preset:
     """The preset for ``spec``; ``available`` holds the ids that can be deployed now."""
     if spec.plan:
         found = next((p for p in presets if p.id == spec.plan), None)
         if found is None:
-            raise SpecRejected(f"spec.plan: voltagepark has no preset {spec.plan!r}", provider="voltagepark")
+            raise SpecRejected(not_offered("spec.plan", "preset", spec.plan, "voltagepark",
+                                           [f"{p.id} ({gpu_text(p)})" for p in presets]), provider="voltagepark")
         matching = [found]
     else:
         if spec.gpus is None or spec.resources is None:
@@ -96,8 +132,9 @@ def choose_preset(presets: list[Preset], available: set[str], spec: VMSpec) -> P
     systems = sorted({p.operating_system for p in matching})
     matching = [p for p in matching if p.operating_system == spec.image]
     if not matching:
-        raise SpecRejected(f"spec.image: {spec.image!r} is not the operating system of a matching preset; choose "
-                           f"one of {', '.join(repr(s) for s in systems)}", provider="voltagepark")
+        raise SpecRejected(not_offered("spec.image", "image", spec.image, "voltagepark",
+                                       [repr(s) for s in systems], why="is not the operating system of any matching preset at"),
+                           provider="voltagepark")
     ready = [p for p in matching if p.id in available
              and (not spec.region or spec.region in p.location_ids_with_availability)]
     if not ready:
@@ -110,10 +147,35 @@ class VoltageParkProvider(ProviderBase):
     client: VoltageParkClient
     name = "voltagepark"
     capabilities = VOLTAGEPARK_CAPABILITIES
+    sizing_fields = frozenset({"plan", "resources", "gpus"})
 
     def __init__(self, client: VoltageParkClient, *, stop_mode: str = "Stopped") -> None:
         super().__init__(client)
         self.stop_mode = stop_mode
+        self._locations: tuple[float, list[Location]] | None = None
+
+    async def locations(self, *, fresh: bool = False) -> list[Location]:
+        """Voltage Park's locations, kept for 10 minutes."""
+        if fresh or self._locations is None or time.monotonic() - self._locations[0] > _LOCATIONS_TTL:
+            self._locations = (time.monotonic(), await self.client.locations())
+        return self._locations[1]
+
+    async def catalogue(self) -> Catalogue:
+        return catalogue_of(await self.client.presets(), await self.locations(fresh=True))
+
+    async def check_region(self, presets: list[Preset], region: str | None) -> None:
+        """SpecRejected naming the locations when ``region`` is none of Voltage Park's (a
+        location merely sold out is NoCapacity later). Locations are read only then."""
+        if not region or any(region in p.location_ids_with_availability for p in presets):
+            return
+        try:
+            locations = await self.locations()
+        except (Transient, Invalid, NotFound):  # no listing to check against: the provider decides
+            return
+        if locations and region not in {loc.id for loc in locations}:
+            raise SpecRejected(not_offered("spec.region", "location", region, self.name,
+                                           [f"{loc.id} ({loc.place})" if loc.place else loc.id for loc in locations]),
+                               provider=self.name)
 
 
     @staticmethod
@@ -170,6 +232,7 @@ class VoltageParkProvider(ProviderBase):
 
     async def create_vm(self, spec: VMSpec, attempt: CreateAttempt) -> ObservedVM:
         presets = await self.client.presets()
+        await self.check_region(presets, spec.region)
         available = {p.id for p in await self.client.presets(available=True)}
         preset = choose_preset(presets, available, spec)
         body: dict[str, Any] = {
