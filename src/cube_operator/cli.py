@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, default=9090, help="port of /metrics (0 disables it)")
     run.add_argument("--webhook-port", type=int, default=8443,
                      help="port of the inbound provider-webhook receiver (0 disables it)")
+    run.add_argument("--bind-address", default=os.environ.get("CUBE_OPERATOR_BIND_ADDRESS", "0.0.0.0"),
+                     metavar="ADDRESS",
+                     help="address /healthz, /metrics and the receiver listen on, e.g. 127.0.0.1 for this "
+                          "host only (env CUBE_OPERATOR_BIND_ADDRESS)")
     run.add_argument("--webhook-public-url", default=os.environ.get("CUBE_OPERATOR_WEBHOOK_PUBLIC_URL"),
                      help="URL providers use to reach the receiver (e.g. through an Ingress); "
                           "default http://127.0.0.1:<webhook-port>")
@@ -58,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
                           "CUBE_OPERATOR_ALLOW_ENDPOINTS, comma-separated. Tenants' credentials go there.")
     run.add_argument("--watch-inactivity-timeout", type=float, default=15.0, metavar="SECONDS",
                      help="a watch stream silent this long is taken for dead and reopened")
+    run.add_argument("--delete-dependents", action="store_true",
+                     help="delete a deleted Cube's Snapshots, Restores, TcpMappings and Domains itself, for "
+                          "API servers without a garbage collector (the sandbox's emulator); needs delete "
+                          "on those kinds, which the chart does not grant (a real cluster's garbage "
+                          "collector deletes them through their ownerReferences)")
     run.add_argument("--budget-scale", type=float, default=1.0, metavar="X",
                      help="for simulators whose clock runs X times faster: every provider's documented "
                           "rate limit is X times faster too (1: real providers)")
@@ -120,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             priority=args.priority,
             budget_scale=args.budget_scale,
             watch_inactivity_timeout=args.watch_inactivity_timeout,
+            delete_dependents=args.delete_dependents,
             allowed_endpoints=tuple(args.allow_endpoint or env_list("CUBE_OPERATOR_ALLOW_ENDPOINTS")),
+            bind_address=args.bind_address,
         )
         return 0
     if args.command == "dev":

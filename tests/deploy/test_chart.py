@@ -36,7 +36,7 @@ def grants(group: str, resources: list[str], verbs: list[str]) -> set[tuple[str,
 NAMESPACED_GRANTS = (
     grants("cube-operator.io", OWN_RESOURCES, ["get", "list", "watch", "patch"])
     | grants("cube-operator.io", [f"{r}/status" for r in OWN_RESOURCES], ["patch"])
-    | grants("", ["secrets"], ["get", "create", "patch"])
+    | grants("", ["secrets"], ["get", "watch", "create", "patch"])
     | grants("", ["events"], ["create", "patch"])
 )
 CLUSTER_GRANTS = (
@@ -99,7 +99,8 @@ def test_default_rbac_is_least_privilege(render):
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
                                   "kind": "ClusterRole", "name": RELEASE}
     assert binding["subjects"] == [SA]
-    # Never delete anything, never touch pods or workloads.
+    # Never delete anything (a deleted Cube's dependents go by the garbage collector, through
+    # their ownerReferences), never touch pods or workloads.
     verbs = {v for _, _, v in rules_of(role)}
     assert "delete" not in verbs and "deletecollection" not in verbs
 

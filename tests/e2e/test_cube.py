@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from support.e2e import (
     API_KEY,
@@ -46,7 +47,7 @@ def test_apply_to_running_with_status_filled(cluster: Cluster, krova: Krova, tea
     assert len(remote) == 1 and remote[0]["id"] == status["id"]
     table = cluster.kubectl("get", "cubes", "-n", team).stdout
     header = table.splitlines()[0].split()
-    assert header[:5] == ["NAME", "STATE", "IP", "READY", "AGE"]
+    assert header == ["NAME", "STATE", "IP", "COST/H", "READY", "REASON", "AGE"]
     assert "running" in table and status["publicIpv4"] in table and "True" in table
     events = cluster.kubectl("get", "events", "-n", team, "-o", "json").stdout
     assert "Created" in events
@@ -103,6 +104,13 @@ def test_invalid_specs_are_rejected_by_the_api(cluster: Cluster, team: str) -> N
         result = cluster.apply(manifest, check=False)
         assert result.returncode != 0, field
         assert field in result.stderr, (field, result.stderr)
+    both = cube_manifest("two-keys", team, sshPublicKeySecretRef={"name": "keys", "key": "id.pub"})
+    result = cluster.apply(both, check=False)
+    assert result.returncode != 0
+    assert "spec.sshPublicKey and spec.sshPublicKeySecretRef are exclusive" in result.stderr, result.stderr
+    result = cluster.apply(cube_manifest("two-inits", team, userData="#cloud-config\n",
+                                         userDataSecretRef={"name": "init", "key": "user-data"}), check=False)
+    assert result.returncode != 0 and "spec.userData and spec.userDataSecretRef are exclusive" in result.stderr
     missing = cube_manifest("no-image", team)
     del missing["spec"]["image"]
     result = cluster.apply(missing, check=False)
@@ -162,6 +170,19 @@ def test_wrong_api_key_is_reported_and_nothing_crashes(cluster: Cluster, krova: 
     assert not sim_cubes_named(krova, "locked-out")
     assert operator.process and operator.process.poll() is None
     assert "kro_wrong_key_000000000000" not in operator.log()
+
+    # Fixing the Secret is seen at once (a watch on that one Secret), not at the next
+    # periodic check minutes later: the ProviderConfig turns Ready and the Cube goes ahead.
+    fixed_at = time.monotonic()
+    cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "krova-credentials",
+                                                                      "namespace": namespace},
+                   "stringData": {"apiKey": API_KEY}})
+    wait_for(lambda: condition(cluster.get("providerconfig", "krova", namespace), "Ready").get("status") == "True",
+             timeout=10, interval=0.1, what="ProviderConfig Ready after the Secret was fixed")
+    seen = time.monotonic() - fixed_at
+    cluster.kubectl("wait", "--for=condition=Ready", "cube/locked-out", "-n", namespace, "--timeout=60s", timeout=70)
+    print(f"\nfixed credentials took effect after {seen:.1f}s")
+    assert seen < 3, seen
 
 
 def test_wrong_space_is_reported(cluster: Cluster, krova: Krova, operator: Operator) -> None:
@@ -272,3 +293,35 @@ def test_fields_are_editable_until_a_vm_exists(cluster: Cluster, krova: Krova, t
     result = cluster.kubectl("patch", "cube", "draft", "-n", team, "--type", "merge", "-p",
                              '{"spec":{"image":"ubuntu-24.04"}}', check=False)
     assert result.returncode != 0 and "image is immutable once the Cube has a VM" in result.stderr
+
+
+def test_a_field_krova_does_not_read_is_refused_before_any_call(cluster: Cluster, krova: Krova, team: str) -> None:
+    creates = krova.count("POST", "/cubes")
+    cluster.apply(cube_manifest("planned", team, plan="vps-s2",
+                                gpus={"model": "h100-sxm5-80gb", "count": 1}))
+    refused = wait_for(lambda: (c := cluster.get("cube", "planned", team)) and
+                       condition(c, "Ready").get("reason") == "InvalidSpec" and c, timeout=30, what="InvalidSpec")
+    message = condition(refused, "Ready")["message"]
+    assert "spec.plan does not apply to krova" in message and "spec.gpus does not apply to krova" in message
+    assert "remove spec.plan" in message
+    assert krova.count("POST", "/cubes") == creates
+    # Editable, since no VM exists: removing them lets the create go ahead.
+    cluster.kubectl("patch", "cube", "planned", "-n", team, "--type", "json", "-p",
+                    '[{"op": "remove", "path": "/spec/plan"}, {"op": "remove", "path": "/spec/gpus"}]')
+    assert ready(cluster, "planned", team)["status"]["id"]
+
+
+def test_a_cube_waiting_for_its_ssh_key_secret_goes_ahead_once_it_is_created(
+        cluster: Cluster, krova: Krova, team: str) -> None:
+    manifest = cube_manifest("keyed", team, sshPublicKeySecretRef={"name": "late-key", "key": "id.pub"})
+    del manifest["spec"]["sshPublicKey"]
+    cluster.apply(manifest)
+    waiting = wait_for(lambda: (c := cluster.get("cube", "keyed", team)) and
+                       condition(c, "Ready").get("reason") == "SecretNotFound" and c, what="SecretNotFound")
+    assert "looking again in 60s, or as soon as what it names changes" in condition(waiting, "Synced")["message"]
+    created_at = time.monotonic()
+    cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "late-key", "namespace": team},
+                   "stringData": {"id.pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestKey e2e@test"}})
+    wait_for(lambda: (cluster.get("cube", "keyed", team) or {}).get("status", {}).get("id"), timeout=10,
+             interval=0.1, what="created once its Secret exists")
+    assert time.monotonic() - created_at < 3

@@ -229,14 +229,22 @@ def test_deleting_a_cube_with_children_leaves_nothing_stuck(cluster: Cluster, kr
         obj("Domain", "child-domain", team, cubeRef={"name": "parent"}, domain="child.example.com", port=8080),
         obj("Snapshot", "child-snap", team, cubeRef={"name": "parent"}),
     ])
-    for kind, name in (("tcpmapping", "child-port"), ("domain", "child-domain"), ("snapshot", "child-snap")):
-        ready_obj(cluster, kind, name, team)
+    children = (("tcpmapping", "child-port"), ("domain", "child-domain"), ("snapshot", "child-snap"))
+    uid = cluster.get("cube", "parent", team)["metadata"]["uid"]
+    for kind, name in children:
+        child = ready_obj(cluster, kind, name, team)
+        assert child["metadata"]["ownerReferences"] == [
+            {"apiVersion": API, "kind": "Cube", "name": "parent", "uid": uid}], child["metadata"]
+    cluster.apply(obj("Restore", "child-restore", team, cubeRef={"name": "parent"}, snapshotRef={"name": "child-snap"}))
+    wait_for(lambda: (r := cluster.get("restore", "child-restore", team)) and r["status"].get("phase") == "Succeeded"
+             and r["metadata"].get("ownerReferences"), timeout=60, what="restore done and owned")
     cluster.kubectl("delete", "cube", "parent", "-n", team, "--timeout=60s", timeout=70)
     assert krova.cube(cube_id) is None
-    cluster.kubectl("delete", "tcpmapping/child-port", "domain/child-domain", "snapshot/child-snap", "-n", team,
-                    "--timeout=30s", timeout=40)
-    for kind, name in (("tcpmapping", "child-port"), ("domain", "child-domain"), ("snapshot", "child-snap")):
-        assert cluster.get(kind, name, team) is None
+    # No garbage collector runs here: the operator deletes what the Cube owned itself.
+    for kind, name in (*children, ("restore", "child-restore")):
+        wait_for(lambda k=kind, n=name: cluster.get(k, n, team) is None, timeout=20, what=f"{kind} {name} deleted")
+    events = cluster.kubectl("get", "events", "-n", team, "--field-selector", "reason=Deleted", "-o", "json").stdout
+    assert "went with its VM at the provider" in events
 
 
 def test_the_operator_writes_no_secret_it_does_not_own_and_ships_no_credentials(

@@ -126,6 +126,12 @@ class Krova:
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=self.admin_url, timeout=10)
 
+    def count(self, method: str, route_suffix: str) -> int:
+        """Requests the simulator served whose route template ends with ``route_suffix``."""
+        with self.admin() as admin:
+            rows = admin.get("/stats").json()["requests"]
+        return sum(r["count"] for r in rows if r["method"] == method and r["route"].endswith(route_suffix))
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -160,7 +166,7 @@ class Operator:
             [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", str(self.liveness_port),
              "--metrics-port", str(self.metrics_port), "--webhook-port", str(self.webhook_port),
              "--poll-interval", "2", "--log-level", "debug", "--budget-scale", str(self.budget_scale),
-             "--allow-endpoint", "http://127.0.0.1", *self.args],
+             "--allow-endpoint", "http://127.0.0.1", "--delete-dependents", *self.args],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

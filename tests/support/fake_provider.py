@@ -76,6 +76,7 @@ class FakeProvider:
     name: str
     capabilities: frozenset[Capability]
     vms: dict[str, ObservedVM] = field(default_factory=dict)
+    sizing_fields: frozenset[str] = frozenset({"plan", "resources", "gpus"})
     exposures: dict[str, TcpExposure] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     #: method name -> exceptions to raise on its next calls (None: proceed).
@@ -260,7 +261,15 @@ class FakeKube:
     async def patch_metadata(self, plural: str, namespace: str, name: str, metadata: dict[str, Any]) -> dict[str, Any]:
         obj = self.objects[(plural, namespace, name)]
         obj["metadata"].setdefault("annotations", {}).update(metadata.get("annotations") or {})
+        if "ownerReferences" in metadata:
+            obj["metadata"]["ownerReferences"] = copy.deepcopy(metadata["ownerReferences"])
+        obj["metadata"]["resourceVersion"] = str(next(self.version))
         return copy.deepcopy(obj)
+
+    async def delete_custom(self, plural: str, namespace: str, name: str) -> None:
+        # No finalizers here: the object is gone at once.
+        if self.objects.pop((plural, namespace, name), None) is None:
+            raise NotFoundError(404, "NotFound", name)
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any]:
         try:
@@ -312,6 +321,8 @@ class Harness:
         body = {"providerConfigRef": {"name": "pc"}, "image": "ubuntu-24.04",
                 "resources": {"vcpu": 1, "ramGb": 1, "diskGb": 10}, "sshPublicKey": SSH_KEY}
         body.update(spec)
+        if "sshPublicKeySecretRef" in spec:
+            body.pop("sshPublicKey")  # one source of the key, as the CRD requires
         return self.kube.add("cubes", {"apiVersion": "cube-operator.io/v1alpha1", "kind": "Cube",
                                        "metadata": {"name": name, "namespace": NAMESPACE}, "spec": body})
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from cube_operator.controllers._common import human_size
-from cube_operator.providers import CreateAttempt
+from cube_operator.controllers._common import BACKOFF_CAP_SECONDS, JITTER, human_size, retry_delay
+from cube_operator.providers import CreateAttempt, RateLimited, Transient
 from cube_operator.providers.krova import vm_name
 
 
@@ -29,3 +29,13 @@ def test_idempotency_key_is_deterministic_per_attempt() -> None:
 ])
 def test_human_size_is_one_word_in_binary_units(size: int | None, text: str | None) -> None:
     assert human_size(size) == text
+
+
+def test_backoff_doubles_to_a_cap_with_jitter_and_never_undercuts_retry_after() -> None:
+    for attempt in range(1, 12):
+        expected = min(3.0 * 2 ** (attempt - 1), BACKOFF_CAP_SECONDS)
+        seen = [retry_delay(Transient("x", provider="p"), 3.0, attempt) for _ in range(200)]
+        assert all(expected * (1 - JITTER) <= d <= expected * (1 + JITTER) for d in seen)
+        assert max(seen) - min(seen) > expected * JITTER  # spread, not one instant
+    limited = [retry_delay(RateLimited("slow", provider="p", retry_after=7.0), 3.0, 5) for _ in range(200)]
+    assert all(7.0 <= d <= 7.0 * (1 + JITTER) for d in limited)

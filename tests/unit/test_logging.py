@@ -4,7 +4,7 @@ import json
 import logging
 from typing import Any
 
-from cube_operator._logging import JsonFormatter
+from cube_operator._logging import JsonFormatter, RepeatFilter, TextFormatter
 
 
 def test_json_lines_name_the_object() -> None:
@@ -106,3 +106,36 @@ async def test_an_api_outage_is_one_warning_per_object_without_a_traceback(caplo
     assert any("answers again" in r.getMessage() for r in caplog.records)
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info  # a real bug keeps its traceback
+
+
+def _record(message: str, *, level: int = logging.WARNING, created: float = 1000.0,
+            ref: dict[str, str] | None = None) -> logging.LogRecord:
+    record = logging.LogRecord("kopf.objects", level, __file__, 1, message, (), None)
+    record.created = created
+    if ref is not None:
+        record.k8s_ref = ref
+    return record
+
+
+def test_a_line_about_an_object_names_its_kind_namespace_and_name() -> None:
+    line = TextFormatter().format(_record("Ready=False, InvalidSpec: spec.plan ...",
+                                          ref={"kind": "Cube", "namespace": "team-a", "name": "web-1"}))
+    assert "WARNING kopf.objects [Cube team-a/web-1] Ready=False, InvalidSpec" in line
+    assert "[" not in TextFormatter().format(_record("cube-operator started"))
+
+
+def test_a_repeating_failure_is_logged_once_then_summarised() -> None:
+    repeats = RepeatFilter(window=300)
+    ref = {"kind": "ProviderConfig", "namespace": "team-a", "name": "krova"}
+    first = _record("krova is unavailable: connect to 127.0.0.1:1 failed; retrying in 10s", ref=ref)
+    assert repeats.filter(first)
+    held = [repeats.filter(_record(f"krova is unavailable: connect to 127.0.0.1:1 failed; retrying in {s}s",
+                                   created=1000 + s, ref=ref)) for s in (20, 40, 80, 160)]
+    assert held == [False] * 4
+    # Another object's, or another failure, is its own line at once.
+    assert repeats.filter(_record("krova is unavailable: connect failed", ref={**ref, "name": "other"}))
+    assert repeats.filter(_record("krova rejected the API key (401)", created=1001, ref=ref))
+    summary = _record("krova is unavailable: connect to 127.0.0.1:1 failed; retrying in 300s", created=1400, ref=ref)
+    assert repeats.filter(summary)
+    assert summary.getMessage().endswith("(and 4 more like it in the last 7 min)")
+    assert repeats.filter(_record("routine", level=logging.INFO, ref=ref))  # INFO is never held back

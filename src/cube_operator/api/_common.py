@@ -77,3 +77,9 @@ class StatusBase(ApiModel):
         default_factory=list,
         description="Current conditions (Ready, Synced) following Kubernetes API conventions.",
     )
+    provider_failures: int | None = Field(
+        default=None, description="Provider errors in a row for this object; retries back off exponentially "
+                                  "with it (kept here so a restart does not reset the backoff).")
+    next_retry_at: str | None = Field(
+        default=None, description="When the operator tries the provider again after the last error; a change "
+                                  "to the object (or its ProviderConfig or Secret) retries at once.")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic.alias_generators import to_camel
 
 from ._common import (
     DELETION_POLICY_DESCRIPTION,
@@ -54,17 +55,28 @@ def _immutable_once_created(name: str) -> dict[str, str]:
                        "change it"}
 
 
+#: Fields given inline or from a Secret: one of each pair, never both (which would win?).
+EXCLUSIVE = (("sshPublicKey", "sshPublicKeySecretRef"), ("userData", "userDataSecretRef"))
+
+
+def _exclusive(first: str, second: str) -> dict[str, str]:
+    return {"rule": f"!has(self.spec.{first}) || !has(self.spec.{second})",
+            "message": f"spec.{first} and spec.{second} are exclusive: set one of them"}
+
+
 class CubeSpec(ApiModel):
     provider_config_ref: NamespacedObjectReference = Field(
         description="The ProviderConfig (same namespace) used to manage this Cube."
     )
     image: str = Field(
         min_length=1, max_length=128,
-        description="OS image id, e.g. ubuntu-24.04 (Krova: one of GET /images). Immutable once the VM exists.",
+        description="OS image id, e.g. ubuntu-24.04: one of the ProviderConfig's status.catalogue.images "
+                    "(kubectl describe providerconfig). Immutable once the VM exists.",
     )
     region: str | None = Field(
         default=None, min_length=1, max_length=64,
-        description="Region slug, e.g. eu-nuremberg; the provider's default when omitted. Immutable once the VM exists.",
+        description="Region slug, e.g. eu-nuremberg (the ProviderConfig's status.catalogue.regions); the provider's "
+                    "default when omitted. Immutable once the VM exists.",
     )
     resources: CubeResources | None = Field(
         default=None,
@@ -72,7 +84,8 @@ class CubeSpec(ApiModel):
     )
     plan: str | None = Field(
         default=None, min_length=1, max_length=128,
-        description="Plan/preset name for plan-based providers. Immutable once the VM exists.",
+        description="Plan/preset name for plan-based providers (the ProviderConfig's status.catalogue.plans). "
+                    "Immutable once the VM exists.",
     )
     gpus: CubeGpus | None = Field(
         default=None,
@@ -106,6 +119,13 @@ class CubeSpec(ApiModel):
         description="Port sshd listens on inside the Cube; the SSH port-forward follows it.",
     )
     deletion_policy: DeletionPolicy = Field(default="Delete", description=DELETION_POLICY_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> CubeSpec:
+        for inline, ref in (("ssh_public_key", "ssh_public_key_secret_ref"), ("user_data", "user_data_secret_ref")):
+            if getattr(self, inline) is not None and getattr(self, ref) is not None:
+                raise ValueError(f"spec.{to_camel(inline)} and spec.{to_camel(ref)} are exclusive: set one of them")
+        return self
 
 
 class CubeProvisioning(ApiModel):
@@ -167,7 +187,8 @@ CUBE = KindInfo(
     status=CubeStatus,
     short_names=("cb",),
     description="A virtual machine at a cloud provider, kept in the declared state.",
-    validations=tuple(_immutable_once_created(f) for f in IMMUTABLE_ONCE_CREATED),
+    validations=(tuple(_immutable_once_created(f) for f in IMMUTABLE_ONCE_CREATED)
+                 + tuple(_exclusive(a, b) for a, b in EXCLUSIVE)),
     printer_columns=(
         {"name": "State", "type": "string", "jsonPath": ".status.state"},
         {"name": "IP", "type": "string", "jsonPath": ".status.publicIpv4"},

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from ..providers import Capability, Conflict, CreateAttempt, NotFound
 from ._conditions import now_rfc3339, seconds_since
 from ._kube import NotFoundError
-from ._reconciler import DeletionPending, Reconciler
+from ._reconciler import DeletionPending, Reconciler, cube_owner
 from ._sessions import ConfigProblem, ProviderSession
 
 CONVERGING_DELAY = 1.0
@@ -80,7 +80,7 @@ class ChildReconciler(Reconciler):
 
     async def session_of(self, obj: dict[str, Any], spec: Any) -> tuple[dict[str, Any], ProviderSession, str]:
         cube, session, vm_id = await self.cube_of(obj["metadata"]["namespace"], spec.cube_ref.name,
-                                                  running=self.needs_running)
+                                                  running=self.needs_running, dependent=obj)
         self.require(session, self.capability, self.capability_text or f"{self.noun}s")
         return cube, session, vm_id
 
@@ -98,6 +98,11 @@ class ChildReconciler(Reconciler):
             return 2.0
 
     async def on_problem(self, problem: ConfigProblem) -> float:
+        if problem.reason == "CubeNotFound":
+            # Whatever the provider last said of it went with the Cube: no stale "active".
+            await self.set_conditions(self.current(), ready=(False, problem.reason, problem.message),
+                                      synced=(False, problem.reason, problem.message), state=None)
+            return 2.0
         await self.wait_condition(self.current(), problem)
         # Waiting on the Cube is the common case here: look again soon.
         return 2.0 if problem.retry <= 5.0 else problem.retry
@@ -166,6 +171,10 @@ class ChildReconciler(Reconciler):
             try:
                 remote = await self.create_remote(session, vm_id, spec, obj, attempt)
             except Conflict as conflict:
+                # Refused, so nothing was made: the next try is a new attempt with a new
+                # idempotency key (NoKYC replays a key's first answer, this 409, for 24 hours).
+                await self.patch_status(self.current(), {"createAttempt": attempt.number + 1,
+                                                         "createRequestedAt": None})
                 raise WaitTurn(f"{session.provider_name}: {conflict.message}") from None
         ready, reason, message = self.ready_with(session, remote, spec)
         obj = await self.set_conditions(obj, ready=(ready, reason, message),
@@ -182,10 +191,15 @@ class ChildReconciler(Reconciler):
         if not status.get("id") and not status.get("createRequestedAt"):
             return None
         cube_name = (spec.get("cubeRef") or {}).get("name", "")
+        gone = (f"Cube {cube_name} is gone; the {self.noun} went with its VM at the provider (or stays "
+                "with it, where the Cube was orphaned)")
         try:
             cube = await self.rt.kube.get_custom("cubes", namespace, cube_name)
         except NotFoundError:
-            return f"Cube {cube_name} is gone; the provider removed the {self.noun} with it"
+            return gone
+        owner = cube_owner(dict(self.live))
+        if cube["metadata"].get("deletionTimestamp") and owner and owner.get("uid") == cube["metadata"]["uid"]:
+            return gone  # deleted with its Cube: the VM takes the object with it
         vm_id = (cube.get("status") or {}).get("id") or status.get("cubeId")
         if not vm_id or (status.get("cubeId") and status["cubeId"] != vm_id):
             return None  # its Cube was never created or was replaced: the object went with the old one

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -114,13 +115,26 @@ def provider_error_reason(error: ProviderError) -> tuple[str, str, bool]:
     return ("ProviderError", f"{name}: {error.message}", False)
 
 
+#: Consecutive failures of one object back off up to this, and a spread of ±JITTER keeps
+#: objects that failed together (one outage) from all retrying in the same second.
+BACKOFF_CAP_SECONDS = 300.0
+JITTER = 0.2
+
+
+def backoff(base: float, attempt: int, cap: float = BACKOFF_CAP_SECONDS) -> float:
+    """``base``, 2×, 4×, … up to ``cap`` for the ``attempt``-th failure in a row, with jitter."""
+    delay = min(base * 2.0 ** max(attempt - 1, 0), cap)
+    return delay * random.uniform(1 - JITTER, 1 + JITTER)
+
+
 def retry_delay(error: ProviderError, default: float, attempt: int = 1) -> float:
     """Seconds until the next try; ``attempt`` counts consecutive failures of the object."""
     if isinstance(error, RateLimited):
-        return max(float(error.retry_after), 1.0)
+        # Never before the provider's Retry-After; spread after it.
+        return max(float(error.retry_after), 1.0) * random.uniform(1.0, 1 + JITTER)
     if isinstance(error, NoCapacity):
-        return min(2.0 * 2 ** max(attempt - 1, 0), 120.0)  # capacity returns on its own time
-    return default
+        return backoff(2.0, attempt, 120.0)  # capacity returns on its own time
+    return backoff(default, attempt)
 
 
 async def run_daemon_loop(

@@ -12,6 +12,12 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def rfc3339_in(seconds: float) -> str:
+    """The RFC 3339 time ``seconds`` from now (rounded up to the second)."""
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds + 0.999)
+    return later.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def seconds_since(timestamp: str | None) -> float:
     """Seconds since an RFC 3339 timestamp; infinity when absent or unreadable."""
     if not timestamp:

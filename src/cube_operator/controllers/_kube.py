@@ -7,7 +7,9 @@ official `kubernetes` package (kubeconfig or in-cluster), the I/O is httpx.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -123,6 +125,35 @@ class Kube:
             "PATCH", self.custom_path(plural, namespace, name),
             json={"metadata": metadata}, content_type="application/merge-patch+json",
         )
+
+    async def delete_custom(self, plural: str, namespace: str, name: str) -> None:
+        await self._request("DELETE", self.custom_path(plural, namespace, name))
+
+    async def watch_secret(self, namespace: str, name: str, resource_version: str | None,
+                           seconds: int) -> AsyncIterator[str]:
+        """Watch one Secret by name; yields its resourceVersion at each change ("absent" once
+        deleted). Ends when the API server closes the watch; an ERROR event (410: too old)
+        raises KubeError."""
+        params = {"watch": "1", "fieldSelector": f"metadata.name={name}", "timeoutSeconds": str(seconds)}
+        if resource_version and resource_version != "absent":
+            params["resourceVersion"] = resource_version
+        timeout = httpx.Timeout(30.0, read=seconds + 30.0)
+        async with self._http.stream("GET", f"/api/v1/namespaces/{namespace}/secrets", params=params,
+                                     headers=self._headers(), timeout=timeout) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise KubeError(response.status_code, response.reason_phrase, "watch refused")
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    raise KubeError(int(obj.get("code") or 500), str(obj.get("reason", "")), str(obj.get("message", "")))
+                if kind == "DELETED":
+                    yield "absent"
+                elif kind in ("ADDED", "MODIFIED"):
+                    yield str((obj.get("metadata") or {}).get("resourceVersion"))
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any]:
         return await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")

@@ -9,6 +9,8 @@ SLOW_RETRY_REASONS = frozenset({
     "InvalidSpec", "Unsupported", "CrossNamespaceReference", "DuplicateExternalResource",
     "InvalidCredentials", "SecretConflict", "SecretNotAllowed", "AdoptionRefused",
     "EndpointNotAllowed",
+    # Watched by name: creating or fixing the Secret wakes the object at once.
+    "SecretNotFound", "SecretKeyMissing",
 })
 
 
@@ -25,4 +27,6 @@ class ConfigProblem(Exception):
 def spec_error(error: ValidationError) -> str:
     """The first validation error as `spec.<path>: <what is wrong>`."""
     first = error.errors()[0]
+    if not first["loc"]:  # a rule across fields: its message names them
+        return str(first["msg"]).removeprefix("Value error, ")
     return "spec." + ".".join(map(str, first["loc"])) + ": " + first["msg"]

@@ -14,6 +14,7 @@ import kopf
 from pydantic import BaseModel, ValidationError
 
 from .._logging import WAITING
+from ..api import API_VERSION, GROUP
 from ..metrics import observe_ready
 from ..providers import Capability, ProviderError
 from ._common import (
@@ -23,8 +24,8 @@ from ._common import (
     provider_error_reason,
     retry_delay,
 )
-from ._conditions import READY, SYNCED, same_ignoring_time, set_condition
-from ._kube import NotFoundError
+from ._conditions import READY, SYNCED, rfc3339_in, same_ignoring_time, seconds_since, set_condition
+from ._kube import KubeError, NotFoundError
 from ._problems import spec_error
 from ._runtime import Runtime
 from ._sessions import ConfigProblem, ProviderSession, unsupported
@@ -44,6 +45,35 @@ HELD_REASONS = frozenset({"ProviderRejected"})
 HOLD_SECONDS = 3600.0
 HOLD_NOTE = ("; not sent again until the object or its ProviderConfig changes "
              "(any change to the object, e.g. an annotation, retries now)")
+
+
+def cube_owner(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The ownerReference that ties a Snapshot, Restore, TcpMapping or Domain to its Cube."""
+    return next((ref for ref in (obj.get("metadata") or {}).get("ownerReferences") or []
+                 if ref.get("kind") == "Cube" and str(ref.get("apiVersion", "")).startswith(GROUP + "/")), None)
+
+
+def owner_reference(cube: dict[str, Any]) -> dict[str, Any]:
+    # No blockOwnerDeletion: it needs delete rights on Cubes' finalizers where the
+    # OwnerReferencesPermissionEnforcement admission plugin runs, and nothing needs it.
+    meta = cube["metadata"]
+    return {"apiVersion": API_VERSION, "kind": "Cube", "name": meta["name"], "uid": meta["uid"]}
+
+
+async def delete_dependent(kube: Any, plural: str, namespace: str, name: str) -> None:
+    """Delete an object whose Cube is gone (--delete-dependents). A 403 (no delete granted)
+    leaves it to the garbage collector, which acts on the ownerReference."""
+    try:
+        await kube.delete_custom(plural, namespace, name)
+    except NotFoundError:
+        pass
+    except KubeError as error:
+        if error.status != 403:
+            raise
+
+
+class CubeGone(Exception):
+    """The Cube this object belonged to (its ownerReference) no longer exists."""
 
 
 class Reconciling(Protocol):
@@ -71,13 +101,16 @@ class Reconciler(ABC):
         self.live = body
         self.logger = logger
         self.written: dict[str, Any] | None = None
-        self.provider_failures = 0  # consecutive ProviderErrors of this object, for backoff
+        # Consecutive ProviderErrors of this object, for backoff; from status after a restart.
+        self.provider_failures = int((body.get("status") or {}).get("providerFailures") or 0)
         # Whether a kick (a change to the object or what it uses) started this pass, rather
         # than its timer; the first pass after a start counts as a timer's.
         self.kicked = False
+        self.first_pass = True
 
     def woke(self, kicked: bool) -> None:
         self.kicked = kicked
+        self.first_pass = False
 
     def held(self, obj: dict[str, Any]) -> bool:
         """The provider refused this generation as it stands and nothing changed since."""
@@ -103,15 +136,30 @@ class Reconciler(ABC):
             return await self.on_invalid_spec(obj, spec_error(error))
         if self.held(obj):
             return HOLD_SECONDS
+        wait = self.backing_off(obj)
+        if wait > 0:
+            return wait
         try:
             delay = await self.reconcile_spec(obj, spec)
         except ConfigProblem as problem:
             return await self.on_problem(problem)
+        except CubeGone as gone:
+            return await self.on_cube_gone(obj, str(gone))
         except ProviderError as error:
             self.provider_failures += 1
             return await self.on_provider_error(error)
-        self.provider_failures = 0
+        if self.provider_failures:
+            self.provider_failures = 0
+            await self.patch_status(self.current(), {"providerFailures": None, "nextRetryAt": None})
         return delay
+
+    def backing_off(self, obj: dict[str, Any]) -> float:
+        """Seconds left of the backoff a restart interrupted; later passes run when the
+        daemon's own delay says (a kick, i.e. a change, retries at once)."""
+        if self.kicked or not self.first_pass:
+            return 0.0
+        next_at = (obj.get("status") or {}).get("nextRetryAt")
+        return max(-seconds_since(next_at), 0.0) if next_at else 0.0
 
     @abstractmethod
     async def reconcile_spec(self, obj: dict[str, Any], spec: Any) -> float:
@@ -125,19 +173,32 @@ class Reconciler(ABC):
         await self.wait_condition(self.current(), problem)
         return problem.retry
 
+    async def on_cube_gone(self, obj: dict[str, Any], message: str) -> float:
+        """An object whose Cube is gone is deleted with it: by the garbage collector on a real
+        cluster, by the operator where none runs (--delete-dependents). Ready says so meanwhile."""
+        meta = obj["metadata"]
+        await self.set_conditions(obj, ready=(False, "CubeDeleted", message), synced=(False, "CubeDeleted", message),
+                                  state=None)
+        self.event(obj, "Normal", "CubeDeleted", message)
+        if self.rt.options.delete_dependents:
+            await delete_dependent(self.rt.kube, self.plural, meta["namespace"], meta["name"])
+        return 60.0
+
     async def on_provider_error(self, error: ProviderError) -> float:
         reason, message, terminal = provider_error_reason(error)
         obj = self.current()
         hold = reason in HELD_REASONS and not (obj.get("status") or {}).get("id")
         if hold:
             message += HOLD_NOTE
+        delay = HOLD_SECONDS if hold else retry_delay(error, 30.0 if terminal else 3.0, self.provider_failures)
+        if not hold and "retrying" not in message:
+            message += f"; retrying in {delay:.0f}s (failure {self.provider_failures} in a row)"
         # A transient error on an object that exists keeps its last Ready verdict.
         keep_ready = bool((obj.get("status") or {}).get("id")) and not terminal
         await self.set_conditions(obj, ready=None if keep_ready else (False, reason, message),
-                                  synced=(False, reason, message))
-        if hold:
-            return HOLD_SECONDS
-        return retry_delay(error, 30.0 if terminal else 3.0, self.provider_failures)
+                                  synced=(False, reason, message), providerFailures=self.provider_failures,
+                                  nextRetryAt=None if hold else rfc3339_in(delay))
+        return delay
 
     # --- status -----------------------------------------------------------------------
     def current(self) -> dict[str, Any]:
@@ -218,13 +279,27 @@ class Reconciler(ABC):
         if capability not in session.provider.capabilities:
             raise unsupported(session.provider_name, what)
 
-    async def cube_of(self, namespace: str, cube_name: str, *, running: bool = True
-                      ) -> tuple[dict[str, Any], ProviderSession, str]:
-        """The referenced Cube, its provider session and provider id — or a ConfigProblem to wait on."""
+    async def cube_of(self, namespace: str, cube_name: str, *, running: bool = True,
+                      dependent: dict[str, Any] | None = None) -> tuple[dict[str, Any], ProviderSession, str]:
+        """The referenced Cube, its provider session and provider id — or a ConfigProblem to wait on.
+
+        A ``dependent`` (the object using the Cube) is tied to it by an ownerReference the
+        first time the Cube is seen, so deleting the Cube deletes it; once tied, a Cube
+        that is gone (or was recreated under the same name) raises CubeGone."""
         try:
-            cube = await self.rt.kube.get_custom("cubes", namespace, cube_name)
+            cube: dict[str, Any] | None = await self.rt.kube.get_custom("cubes", namespace, cube_name)
         except NotFoundError:
-            raise ConfigProblem("CubeNotFound", f"Cube {namespace}/{cube_name} does not exist") from None
+            cube = None
+        if dependent is not None:
+            owner = cube_owner(dependent)
+            if owner is not None and owner.get("name") == cube_name and (
+                    cube is None or cube["metadata"].get("uid") != owner.get("uid")):
+                raise CubeGone(f"Cube {namespace}/{cube_name} was deleted; this {self.live.get('kind') or 'object'} "
+                               "is deleted with it (ownerReference)")
+            if cube is not None and owner != owner_reference(cube):
+                await self.own_by(dependent, cube)
+        if cube is None:
+            raise ConfigProblem("CubeNotFound", f"Cube {namespace}/{cube_name} does not exist")
         status = cube.get("status") or {}
         if cube["metadata"].get("deletionTimestamp"):
             raise ConfigProblem("CubeDeleting", f"Cube {namespace}/{cube_name} is being deleted")
@@ -237,6 +312,13 @@ class Reconciler(ABC):
             )
         session = await self.provider_session(namespace, cube["spec"]["providerConfigRef"])
         return cube, session, str(status["id"])
+
+    async def own_by(self, obj: dict[str, Any], cube: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        others = [ref for ref in meta.get("ownerReferences") or [] if ref is not cube_owner(obj)]
+        written = await self.rt.kube.patch_metadata(self.plural, meta["namespace"], meta["name"],
+                                                    {"ownerReferences": [*others, owner_reference(cube)]})
+        self.written = newer(self.written, written)
 
     # --- common verdicts --------------------------------------------------------------
     async def paused(self, obj: dict[str, Any]) -> bool:
@@ -260,8 +342,11 @@ class Reconciler(ABC):
                                   synced=(False, "InvalidSpec", f"{message}; nothing was sent to the provider"))
 
     async def wait_condition(self, obj: dict[str, Any], problem: ConfigProblem) -> None:
+        # Synced says when the next look is; a change to this object or to what it names
+        # (a Secret, the ProviderConfig, the Cube) comes sooner.
+        when = f"; looking again in {problem.retry:.0f}s, or as soon as what it names changes"
         await self.set_conditions(obj, ready=(False, problem.reason, problem.message),
-                                  synced=(False, problem.reason, problem.message))
+                                  synced=(False, problem.reason, problem.message + when))
 
     # --- deletion ---------------------------------------------------------------------
     async def delete_remote(self, memo: Any) -> str | None:
@@ -278,6 +363,7 @@ class Reconciler(ABC):
         if self.orphanable and spec.get("deletionPolicy") == "Orphan":
             kopf.info(self.live, reason="Orphaned",
                       message=f"left provider object {status.get('id')} in place (deletionPolicy Orphan)")
+            await self.after_delete()
             return
         try:
             message = await self.delete_remote(memo)
@@ -296,6 +382,10 @@ class Reconciler(ABC):
             raise kopf.TemporaryError(problem.message, delay=10) from None
         if message:
             kopf.info(self.live, reason="Deleted", message=message)
+        await self.after_delete()
+
+    async def after_delete(self) -> None:
+        """What follows the provider side of a deletion (a Cube takes its dependents)."""
 
     async def blocked(self, reason: str, message: str) -> None:
         meta = self.live.get("metadata", {})

@@ -5,6 +5,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from ._kube import Kube
+from ._secretwatch import SecretWatches
 from ._sessions import SessionRegistry
 
 
@@ -27,6 +28,10 @@ class OperatorOptions:
     allowed_endpoints: tuple[str, ...] = ()
     # Seconds a watch stream may stay silent before it is reopened (a dead connection).
     watch_inactivity_timeout: float = 15.0
+    # Delete a deleted Cube's dependents here, where no garbage collector runs.
+    delete_dependents: bool = False
+    # Where /metrics and the receiver listen (the sandbox: 127.0.0.1, this host only).
+    bind_address: str = "0.0.0.0"
 
     def receiver_base_url(self) -> str | None:
         if self.webhook_public_url:
@@ -85,6 +90,8 @@ class Runtime:
     # Objects whose daemon runs in this process; a paused HA standby has none.
     active: set[tuple[str, str, str]] = field(default_factory=set)
     vm_index: VMIndex = field(default_factory=VMIndex)
+    # Secrets watched by name (credentials, and Secrets objects wait for); set at start-up.
+    secret_watches: SecretWatches | None = None
 
     def trigger(self, plural: str, namespace: str, name: str) -> asyncio.Event:
         return self.triggers.setdefault((plural, namespace, name), asyncio.Event())
@@ -93,6 +100,8 @@ class Runtime:
         self.trigger(plural, namespace, name).set()
 
     async def aclose(self) -> None:
+        if self.secret_watches is not None:
+            await self.secret_watches.aclose()
         await self.sessions.aclose()
         await self.kube.aclose()
 

@@ -10,6 +10,7 @@ from ._common import FINALIZER
 from ._kube import Kube
 from ._registry import registry
 from ._runtime import Runtime, get_runtime, options, set_runtime
+from ._secretwatch import SecretWatches
 from ._serving import Servers
 from ._sessions import SessionRegistry
 
@@ -48,9 +49,10 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     set_runtime(Runtime(options=options, kube=kube,
                         sessions=SessionRegistry(kube, options.poll_interval, observer=MetricsObserver(),
                                                           budget_scale=options.budget_scale,
-                                                          allowed_endpoints=options.allowed_endpoints)))
+                                                          allowed_endpoints=options.allowed_endpoints),
+                        secret_watches=SecretWatches(kube)))
     await _servers.start(metrics_port=options.metrics_port, webhook_port=options.webhook_port,
-                         webhook_tls=options.webhook_tls)
+                         host=options.bind_address, webhook_tls=options.webhook_tls)
     logger.info("cube-operator started (poll interval %ss, metrics port %s, webhook port %s)",
                 options.poll_interval, options.metrics_port, options.webhook_port)
 

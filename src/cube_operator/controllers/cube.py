@@ -29,9 +29,11 @@ from ..providers import (
     ProviderError,
     Provisioning,
     Resources,
+    SpecRejected,
     Transient,
     VMSpec,
     VMState,
+    sizing_problems,
 )
 from ._common import (
     EXTERNAL_NAME_ANNOTATION,
@@ -42,7 +44,7 @@ from ._common import (
 )
 from ._conditions import now_rfc3339, seconds_since
 from ._kube import KubeError
-from ._reconciler import DeletionPending, Reconciler
+from ._reconciler import DeletionPending, Reconciler, cube_owner, delete_dependent
 from ._runtime import Runtime
 from ._secrets import ensure_owned_secret, generate_password, read_material
 from ._sessions import ConfigProblem, ProviderSession, unsupported
@@ -144,6 +146,13 @@ class CubeReconciler(Reconciler):
     async def reconcile_spec(self, obj: dict[str, Any], spec: CubeSpec) -> float:
         session = await self.provider_session(obj["metadata"]["namespace"], spec.provider_config_ref)
         self.check_capabilities(session, spec)
+        if not (obj.get("status") or {}).get("id"):
+            # Before a create only: a Cube that already runs is never stopped over it.
+            ignored = sizing_problems(session.provider_name, session.provider.sizing_fields,
+                                      plan=spec.plan is not None, resources=spec.resources is not None,
+                                      gpus=spec.gpus is not None)
+            if ignored:
+                return await self.on_invalid_spec(obj, "; ".join(ignored))
         return await self.reconcile_with(session, obj, spec)
 
     @staticmethod
@@ -228,8 +237,16 @@ class CubeReconciler(Reconciler):
         credentials = {
             str(((pc.get("spec") or {}).get("credentialsSecretRef") or {}).get("name")): pc["metadata"]["name"]
             for pc in await self.rt.kube.list_custom("providerconfigs", namespace)}
-        return await read_material(self.rt.kube, namespace, ref.name, ref.key, what=what, credentials=credentials,
-                                   owner_uid=obj["metadata"]["uid"])
+        try:
+            return await read_material(self.rt.kube, namespace, ref.name, ref.key, what=what,
+                                       credentials=credentials, owner_uid=obj["metadata"]["uid"])
+        except ConfigProblem as problem:
+            if problem.reason in ("SecretNotFound", "SecretKeyMissing") and self.rt.secret_watches is not None:
+                # Go ahead as soon as the Secret is created or fixed, not at the next retry.
+                name = obj["metadata"]["name"]
+                self.rt.secret_watches.listen(namespace, ref.name, f"{self.plural}/{namespace}/{name}",
+                                              lambda: self.rt.kick(self.plural, namespace, name))
+            raise
 
     async def reconcile_with(self, session: ProviderSession, obj: dict[str, Any], spec: CubeSpec) -> float:
         status = obj.get("status") or {}
@@ -336,7 +353,13 @@ class CubeReconciler(Reconciler):
                 createRequestedAt=now_rfc3339(),
                 **extra,
             )
-        created = await session.provider.create_vm(vm_spec, attempt)
+        try:
+            created = await session.provider.create_vm(vm_spec, attempt)
+        except SpecRejected:
+            # Refused before or by the provider's validation: no VM exists, so deleting the
+            # Cube need not look for one.
+            await self.patch_status(self.current(), {"createRequestedAt": None})
+            raise
         session.fleet.put(created)
         await self.record_created(session, obj, created, "Created",
                                   f"created {session.provider_name} VM {created.id}")
@@ -371,6 +394,7 @@ class CubeReconciler(Reconciler):
         )
         meta = obj["metadata"]
         self.rt.vm_index.put(meta["namespace"], session.name, vm.id, meta["name"])
+        self.unwatch_secrets()  # what it waited for was read
         self.event(obj, "Normal", reason, message)
         return obj
 
@@ -470,6 +494,27 @@ class CubeReconciler(Reconciler):
                 self.event(obj, "Normal", "StateChanged", f"{previous_state} → {observed.provider_state}")
             self.kick_children(obj["metadata"]["namespace"])
         return CONVERGING_DELAY if converging else session.poll_interval
+
+    async def after_delete(self) -> None:
+        """With --delete-dependents, delete the objects this Cube owns, as the garbage
+        collector does on a real cluster. Their finalizers see
+        the Cube going and leave the provider side to the VM's deletion."""
+        self.unwatch_secrets()
+        if not self.rt.options.delete_dependents:
+            return
+        meta = self.live["metadata"]
+        namespace, uid = meta["namespace"], meta["uid"]
+        for plural in sorted(CHILD_PLURALS):
+            for child in await self.rt.kube.list_custom(plural, namespace):
+                owner = cube_owner(child)
+                if owner is None or owner.get("uid") != uid or child["metadata"].get("deletionTimestamp"):
+                    continue
+                await delete_dependent(self.rt.kube, plural, namespace, child["metadata"]["name"])
+
+    def unwatch_secrets(self) -> None:
+        if self.rt.secret_watches is not None:
+            meta = self.live["metadata"]
+            self.rt.secret_watches.forget(f"{self.plural}/{meta['namespace']}/{meta['name']}")
 
     def kick_children(self, namespace: str) -> None:
         """Objects that wait on a Cube (Snapshots, TcpMappings, ...) look again now, not at

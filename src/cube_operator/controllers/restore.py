@@ -89,7 +89,7 @@ class RestoreReconciler(Reconciler):
             return await self.finish(obj, False, "SnapshotNotComplete",
                                      f"Snapshot {spec.snapshot_ref.name} is {snap_status.get('state') or 'not created'}, "
                                      "not complete; create the Restore once the Snapshot is Ready")
-        _cube, session, cube_id = await self.cube_of(namespace, spec.cube_ref.name, running=False)
+        _cube, session, cube_id = await self.cube_of(namespace, spec.cube_ref.name, running=False, dependent=obj)
         self.require(session, Capability.RESTORE, "restoring from snapshots")
         if snap_status.get("cubeId") and snap_status["cubeId"] != cube_id:
             return await self.finish(obj, False, "SnapshotOfAnotherCube",
@@ -114,7 +114,7 @@ class RestoreReconciler(Reconciler):
 
     async def watch(self, obj: dict[str, Any], namespace: str, spec: RestoreSpec) -> float:
         status = obj["status"]
-        _cube, session, _ = await self.cube_of(namespace, spec.cube_ref.name, running=False)
+        _cube, session, _ = await self.cube_of(namespace, spec.cube_ref.name, running=False, dependent=obj)
         remote = await session.provider.get_vm(status["cubeId"])
         session.fleet.put(remote)
         if self.accepted_monotonic is None:

@@ -12,18 +12,27 @@ from typing import Any
 import kopf
 import pytest
 
-from cube_operator.controllers._conditions import now_rfc3339
+from cube_operator.controllers._conditions import now_rfc3339, seconds_since
 from cube_operator.controllers.cube import CREATE_GRACE_SECONDS, CubeReconciler
 from cube_operator.controllers.tcpmapping import TcpMappingReconciler
-from cube_operator.providers import Capability, Provisioning, RateLimited, Transient, VMState
+from cube_operator.providers import (
+    Capability,
+    Conflict,
+    Provisioning,
+    RateLimited,
+    Transient,
+    VMState,
+)
 from support.fake_provider import NAMESPACE, PROFILES, Crash, Harness
 
 
 async def reconcile(h: Harness, obj: dict[str, Any], times: int = 1) -> float:
-    """``times`` passes of one daemon (one reconciler instance, as in the operator)."""
+    """``times`` passes of one daemon (one reconciler instance, as in the operator), each
+    once its delay has passed: a backoff recorded in status is over."""
     reconciler = h.reconciler(CubeReconciler, obj)
     delay = 0.0
     for _ in range(times):
+        (obj.get("status") or {}).pop("nextRetryAt", None)
         delay = await reconciler.reconcile()
     return delay
 
@@ -624,3 +633,91 @@ async def test_a_create_callback_is_given_only_with_a_public_url(harness: Harnes
         secret = h.kube.secrets[(NAMESPACE, "web-1-callback")]
         assert base64.b64decode(secret["data"]["secret"]).decode() == spec.callback_secret
         assert secret["metadata"]["ownerReferences"][0]["uid"] == cube["metadata"]["uid"]
+
+
+# -- dependents of a Cube --------------------------------------------------------------------
+
+async def test_dependents_are_owned_by_their_cube_and_go_with_it(harness: Harness) -> None:
+    h = harness
+    web = h.cube("web")
+    await reconcile(h, web)
+    mapping = h.kube.add("tcpmappings", {"kind": "TcpMapping", "metadata": {"name": "db", "namespace": NAMESPACE},
+                                         "spec": {"cubeRef": {"name": "web"}, "cubePort": 5432}})
+    await h.reconciler(TcpMappingReconciler, mapping).reconcile()
+    assert mapping["metadata"]["ownerReferences"] == [
+        {"apiVersion": "cube-operator.io/v1alpha1", "kind": "Cube", "name": "web", "uid": web["metadata"]["uid"]}]
+
+    # The Cube was deleted and a new one of the same name made while nobody looked: the
+    # mapping belonged to the old one, so it is deleted, as the garbage collector would.
+    del h.kube.objects[("cubes", NAMESPACE, "web")]
+    again = h.cube("web")
+    await h.reconciler(TcpMappingReconciler, mapping).reconcile()
+    # By default that is the garbage collector's job; Ready says what is happening.
+    assert h.kube.objects[("tcpmappings", NAMESPACE, "db")] is mapping
+    assert h.condition(mapping)["reason"] == "CubeDeleted" and "deleted with it" in h.condition(mapping)["message"]
+    h.runtime.options.delete_dependents = True  # where no garbage collector runs
+    await h.reconciler(TcpMappingReconciler, mapping).reconcile()
+    assert ("tcpmappings", NAMESPACE, "db") not in h.kube.objects
+
+    # Deleting a Cube deletes what it owns, and nothing it does not.
+    await reconcile(h, again)
+    owned = h.kube.add("tcpmappings", {"kind": "TcpMapping", "metadata": {"name": "web-port", "namespace": NAMESPACE},
+                                       "spec": {"cubeRef": {"name": "web"}, "cubePort": 80}})
+    await h.reconciler(TcpMappingReconciler, owned).reconcile()
+    stranger = h.kube.add("tcpmappings", {"kind": "TcpMapping", "metadata": {"name": "other", "namespace": NAMESPACE},
+                                          "spec": {"cubeRef": {"name": "elsewhere"}, "cubePort": 80}})
+    await finalize(h, again)
+    assert ("tcpmappings", NAMESPACE, "web-port") not in h.kube.objects
+    assert h.kube.objects[("tcpmappings", NAMESPACE, "other")] is stranger
+
+
+# -- backoff ----------------------------------------------------------------------------------
+
+async def test_transient_errors_back_off_per_object_and_a_restart_keeps_the_backoff(harness: Harness) -> None:
+    h = harness
+    cube = h.cube()
+    h.provider.faults["create_vm"] = [Transient("502", provider=h.provider.name) for _ in range(3)]
+    reconciler = h.reconciler(CubeReconciler, cube)
+    delays = []
+    for _ in range(3):
+        cube["status"].pop("nextRetryAt", None)
+        delays.append(await reconciler.reconcile())
+    assert [round(d / b, 1) >= 0.8 and d / b <= 1.2 for d, b in zip(delays, (3, 6, 12), strict=True)] == [True] * 3
+    assert cube["status"]["providerFailures"] == 3
+    synced = h.condition(cube, "Synced")
+    assert f"retrying in {delays[-1]:.0f}s (failure 3 in a row)" in synced["message"]
+    assert seconds_since(cube["status"]["nextRetryAt"]) < -delays[-1] + 2
+
+    # Restarted: the new daemon waits out what is left instead of calling at once...
+    creates = h.provider.called("create_vm")
+    restarted = h.reconciler(CubeReconciler, cube)
+    wait = await restarted.reconcile()
+    assert 0 < wait <= delays[-1] + 1 and h.provider.called("create_vm") == creates
+    assert restarted.provider_failures == 3  # and the next failure backs off from there
+    # ...unless a change kicks it; success clears the record.
+    restarted.woke(True)
+    await restarted.reconcile()
+    assert h.provider.called("create_vm") == creates + 1
+    assert "providerFailures" not in cube["status"] and "nextRetryAt" not in cube["status"]
+
+
+async def test_a_refused_child_create_is_tried_again_with_a_new_attempt(harness: Harness) -> None:
+    # A 409 (the VM is busy) made nothing; retrying the same idempotency key would only get
+    # the provider's replay of that 409 (NoKYC keeps it for 24 hours).
+    h = harness
+    web = h.cube("web")
+    await reconcile(h, web)
+    h.provider.set_state(web["status"]["id"], VMState.RUNNING)
+    web["status"]["state"] = web["status"]["vmState"] = "running"
+    h.provider.faults["expose"] = [Conflict("server is provisioning", provider=h.provider.name)]
+    mapping = h.kube.add("tcpmappings", {"kind": "TcpMapping", "metadata": {"name": "db", "namespace": NAMESPACE},
+                                         "spec": {"cubeRef": {"name": "web"}, "cubePort": 5432}})
+    reconciler = h.reconciler(TcpMappingReconciler, mapping)
+    await reconciler.reconcile()
+    if Capability.TCP_EXPOSURE not in h.provider.capabilities:
+        assert h.condition(mapping)["reason"] == "Unsupported"
+        return
+    assert h.condition(mapping)["reason"] == "WaitingForTurn"
+    assert mapping["status"]["createAttempt"] == 2 and "createRequestedAt" not in mapping["status"]
+    await reconciler.reconcile()
+    assert mapping["status"]["id"] and mapping["status"]["createAttempt"] == 2

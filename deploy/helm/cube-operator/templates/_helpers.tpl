@@ -70,13 +70,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: ["cube-operator.io"]
   resources: ["providerconfigs/status", "cubes/status", "snapshots/status", "restores/status", "tcpmappings/status", "domains/status", "webhooks/status"]
   verbs: ["patch"]
-# Secrets: read provider credentials, SSH keys and user data by name (get only: no
-# list/watch, so the operator cannot enumerate the cluster's Secrets); write the
+# Secrets: read provider credentials, SSH keys and user data by name; write the
 # signing secret a provider returns once when a Webhook is created into
 # Webhook.spec.secretRef (create, or patch when that Secret already exists).
+# watch: a changed credentials Secret takes effect within a second. The operator opens
+# each watch with fieldSelector metadata.name=<the Secret a ProviderConfig names>; it
+# never lists Secrets (no list verb).
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "watch", "create", "patch"]
 # Events on the objects it reconciles (kopf posts core v1 Events).
 - apiGroups: [""]
   resources: ["events"]
