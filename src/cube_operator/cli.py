@@ -86,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
         description="The sandbox: a Kubernetes API emulator, the provider simulators and the operator, all on "
                     "127.0.0.1, with examples/<provider>/ applied. It prints a kubeconfig path: export "
                     "KUBECONFIG=<it> and use kubectl from another terminal. Ctrl-C stops everything.")
-    dev.add_argument("--workdir", type=Path, default=None, help="where to write the kubeconfig and logs")
+    dev.add_argument("--workdir", type=Path, default=None,
+                     help="where the kubeconfig and operator.log go, kept after exit so KUBECONFIG stays the "
+                          "same from run to run (default: a temporary directory, removed on exit)")
     dev.add_argument("--time-scale", type=float, default=10.0,
                      help="simulated provider time runs this much faster")
     dev.add_argument("--provider", choices=("krova", "nokyc", "cyberpanel", "lunanode", "voltagepark", "all"), default="krova",

@@ -33,7 +33,7 @@ from ._sessions import ConfigProblem, ProviderSession, unsupported
 #: Ready=False reasons that are progress, not a problem: no Warning event for them.
 PROGRESS_REASONS = frozenset({
     "Creating", "Provisioning", "Converging", "InProgress", "Pending", "Restoring", "WaitingForTurn",
-    "WaitingForCube", "Paused", "Stopped", "Running",
+    "WaitingForCube", "WaitingForProviderConfig", "Paused", "Stopped", "Running",
 })
 #: Reasons whose transition already has its own event where it happens.
 ANNOUNCED_ELSEWHERE = frozenset({"ExternallyDeleted"})

@@ -185,11 +185,14 @@ class SessionRegistry:
         body = await self.provider_config(namespace, name)
         if require_ready:
             ready = get_condition((body.get("status") or {}).get("conditions"), "Ready")
-            if not ready or ready.get("status") != "True":
-                detail = f": {ready.get('reason')}: {ready.get('message')}" if ready else " yet"
+            if not ready:
+                # Not checked yet (both applied together): a wait, not a problem to warn about.
+                raise ConfigProblem("WaitingForProviderConfig",
+                                    f"ProviderConfig {namespace}/{name} has not been checked yet")
+            if ready.get("status") != "True":
                 raise ConfigProblem(
-                    "ProviderConfigNotReady", f"ProviderConfig {namespace}/{name} is not Ready{detail}"
-                )
+                    "ProviderConfigNotReady",
+                    f"ProviderConfig {namespace}/{name} is not Ready: {ready.get('reason')}: {ready.get('message')}")
         return await self.session_from_body(body)
 
     async def session_from_body(self, body: dict[str, Any]) -> ProviderSession:
