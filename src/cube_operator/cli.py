@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                           "CUBE_OPERATOR_ALLOW_ENDPOINTS, comma-separated. Tenants' credentials go there.")
     run.add_argument("--watch-inactivity-timeout", type=float, default=15.0, metavar="SECONDS",
                      help="a watch stream silent this long is taken for dead and reopened")
+    run.add_argument("--max-concurrent-reconciles", type=int, default=32, metavar="K",
+                     help="at most K reconcile passes run at once over all objects; the rest queue")
     run.add_argument("--delete-dependents", action="store_true",
                      help="delete a deleted Cube's Snapshots, Restores, TcpMappings and Domains itself, for "
                           "API servers without a garbage collector (the sandbox's emulator); needs delete "
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             budget_scale=args.budget_scale,
             watch_inactivity_timeout=args.watch_inactivity_timeout,
             delete_dependents=args.delete_dependents,
+            max_concurrent_reconciles=args.max_concurrent_reconciles,
             allowed_endpoints=tuple(args.allow_endpoint or env_list("CUBE_OPERATOR_ALLOW_ENDPOINTS")),
             bind_address=args.bind_address,
         )

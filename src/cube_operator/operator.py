@@ -36,6 +36,7 @@ def run_operator(
     allowed_endpoints: tuple[str, ...] = (),
     watch_inactivity_timeout: float = 15.0,
     delete_dependents: bool = False,
+    max_concurrent_reconciles: int = 32,
     bind_address: str = "0.0.0.0",
 ) -> None:
     configure_logging(log_format, log_level)
@@ -43,6 +44,7 @@ def run_operator(
     controllers.options.allowed_endpoints = allowed_endpoints
     controllers.options.watch_inactivity_timeout = watch_inactivity_timeout
     controllers.options.delete_dependents = delete_dependents
+    controllers.options.max_concurrent_reconciles = max_concurrent_reconciles
     controllers.options.poll_interval = poll_interval
     controllers.options.metrics_port = metrics_port
     controllers.options.webhook_port = webhook_port

@@ -325,3 +325,18 @@ def test_a_cube_waiting_for_its_ssh_key_secret_goes_ahead_once_it_is_created(
     wait_for(lambda: (cluster.get("cube", "keyed", team) or {}).get("status", {}).get("id"), timeout=10,
              interval=0.1, what="created once its Secret exists")
     assert time.monotonic() - created_at < 3
+
+
+def test_a_provider_config_change_reaches_its_cubes_within_a_second(
+        cluster: Cluster, krova: Krova, operator: Operator) -> None:
+    namespace = namespace_with_credentials(cluster, krova)
+    cluster.apply(provider_config(namespace, krova) + [cube_manifest("follower", namespace)])
+    cluster.kubectl("wait", "--for=condition=Ready", "cube/follower", "-n", namespace, "--timeout=60s", timeout=70)
+    changed_at = time.monotonic()
+    cluster.kubectl("patch", "providerconfig", "krova", "-n", namespace, "--type", "merge", "-p",
+                    '{"spec":{"krova":{"spaceId":"sp_someone_else"}}}')
+    wait_for(lambda: condition(cluster.get("cube", "follower", namespace), "Ready").get("reason")
+             == "ProviderConfigNotReady", timeout=10, interval=0.05, what="the Cube sees the change")
+    took = time.monotonic() - changed_at
+    print(f"\nProviderConfig change seen by its Cube after {took:.2f}s")
+    assert took < 1.5, took  # kubectl's own start-up is part of it

@@ -137,6 +137,11 @@ def retry_delay(error: ProviderError, default: float, attempt: int = 1) -> float
     return backoff(default, attempt)
 
 
+def jittered(delay: float) -> float:
+    """A requeue delay spread by ±10%: objects that woke together drift apart."""
+    return delay * random.uniform(0.9, 1.1) if delay >= 1.0 else delay
+
+
 async def run_daemon_loop(
     kind: str,
     reconcile: Callable[[], Awaitable[float]],
@@ -144,14 +149,21 @@ async def run_daemon_loop(
     stopped: Any,
     logger: kopf.Logger | logging.LoggerAdapter[Any],
     woke: Callable[[bool], None] | None = None,
+    slots: asyncio.Semaphore | None = None,
 ) -> None:
     """Reconcile, then sleep until kicked, the returned delay passes, or the daemon stops.
-    ``woke`` hears, before each pass after the first, whether a kick (a change) woke it."""
+    ``woke`` hears, before each pass after the first, whether a kick (a change) woke it.
+    ``slots`` bounds how many passes run at once across all objects; kicks that arrive
+    while a pass waits for a slot or runs are one wake-up (the event coalesces them)."""
     failures = 0
     in_outage = False
     while not stopped:
         try:
-            delay = await reconcile()
+            if slots is None:
+                delay = await reconcile()
+            else:
+                async with slots:
+                    delay = await reconcile()
             if in_outage:
                 logger.info("the Kubernetes API answers again; reconciling normally")
             failures, in_outage = 0, False
@@ -177,7 +189,7 @@ async def run_daemon_loop(
         if stopped:
             break
         stop_waiter = asyncio.ensure_future(stopped.wait())
-        kick_waiter = asyncio.ensure_future(wait_for_kick(kick, delay))
+        kick_waiter = asyncio.ensure_future(wait_for_kick(kick, jittered(delay)))
         try:
             await asyncio.wait({stop_waiter, kick_waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:

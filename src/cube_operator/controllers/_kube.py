@@ -130,10 +130,10 @@ class Kube:
         await self._request("DELETE", self.custom_path(plural, namespace, name))
 
     async def watch_secret(self, namespace: str, name: str, resource_version: str | None,
-                           seconds: int) -> AsyncIterator[str]:
-        """Watch one Secret by name; yields its resourceVersion at each change ("absent" once
-        deleted). Ends when the API server closes the watch; an ERROR event (410: too old)
-        raises KubeError."""
+                           seconds: int) -> AsyncIterator[tuple[str, dict[str, Any] | None]]:
+        """Watch one Secret by name; yields (its resourceVersion, the Secret) at each change,
+        ("absent", None) once deleted. Ends when the API server closes the watch; an ERROR
+        event (410: too old) raises KubeError."""
         params = {"watch": "1", "fieldSelector": f"metadata.name={name}", "timeoutSeconds": str(seconds)}
         if resource_version and resource_version != "absent":
             params["resourceVersion"] = resource_version
@@ -151,9 +151,9 @@ class Kube:
                 if kind == "ERROR":
                     raise KubeError(int(obj.get("code") or 500), str(obj.get("reason", "")), str(obj.get("message", "")))
                 if kind == "DELETED":
-                    yield "absent"
+                    yield "absent", None
                 elif kind in ("ADDED", "MODIFIED"):
-                    yield str((obj.get("metadata") or {}).get("resourceVersion"))
+                    yield str((obj.get("metadata") or {}).get("resourceVersion")), obj
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any]:
         return await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")

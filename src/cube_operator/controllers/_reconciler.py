@@ -286,10 +286,12 @@ class Reconciler(ABC):
         A ``dependent`` (the object using the Cube) is tied to it by an ownerReference the
         first time the Cube is seen, so deleting the Cube deletes it; once tied, a Cube
         that is gone (or was recreated under the same name) raises CubeGone."""
-        try:
-            cube: dict[str, Any] | None = await self.rt.kube.get_custom("cubes", namespace, cube_name)
-        except NotFoundError:
-            cube = None
+        cube = self.cube_body(namespace, cube_name)
+        if cube is None:  # no daemon here for it (being deleted, or not seen yet): ask
+            try:
+                cube = await self.rt.kube.get_custom("cubes", namespace, cube_name)
+            except NotFoundError:
+                cube = None
         if dependent is not None:
             owner = cube_owner(dependent)
             if owner is not None and owner.get("name") == cube_name and (
@@ -312,6 +314,15 @@ class Reconciler(ABC):
             )
         session = await self.provider_session(namespace, cube["spec"]["providerConfigRef"])
         return cube, session, str(status["id"])
+
+    def cube_body(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Cube as kopf's watch last delivered it to its daemon (no GET), or None."""
+        live = self.rt.bodies.get(("cubes", namespace, name))
+        if live is None or not live.get("metadata"):
+            return None
+        return {"apiVersion": live.get("apiVersion"), "kind": live.get("kind"),
+                "metadata": dict(live["metadata"]), "spec": dict(live.get("spec") or {}),
+                "status": dict(live.get("status") or {})}
 
     async def own_by(self, obj: dict[str, Any], cube: dict[str, Any]) -> None:
         meta = obj["metadata"]

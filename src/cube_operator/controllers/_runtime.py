@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._kube import Kube
 from ._secretwatch import SecretWatches
@@ -30,6 +32,9 @@ class OperatorOptions:
     watch_inactivity_timeout: float = 15.0
     # Delete a deleted Cube's dependents here, where no garbage collector runs.
     delete_dependents: bool = False
+    # At most this many reconcile passes at once, over all objects (a thousand Cubes waking
+    # together queue for a slot instead of opening a thousand requests).
+    max_concurrent_reconciles: int = 32
     # Where /metrics and the receiver listen (the sandbox: 127.0.0.1, this host only).
     bind_address: str = "0.0.0.0"
 
@@ -89,9 +94,14 @@ class Runtime:
     triggers: dict[tuple[str, str, str], asyncio.Event] = field(default_factory=dict)
     # Objects whose daemon runs in this process; a paused HA standby has none.
     active: set[tuple[str, str, str]] = field(default_factory=set)
+    # Their bodies as kopf keeps them, updated by every watch event: what a Snapshot reads
+    # of its Cube without a GET.
+    bodies: dict[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
     vm_index: VMIndex = field(default_factory=VMIndex)
     # Secrets watched by name (credentials, and Secrets objects wait for); set at start-up.
     secret_watches: SecretWatches | None = None
+    # Bounds concurrent reconcile passes (options.max_concurrent_reconciles); set at start-up.
+    reconcile_slots: asyncio.Semaphore | None = None
 
     def trigger(self, plural: str, namespace: str, name: str) -> asyncio.Event:
         return self.triggers.setdefault((plural, namespace, name), asyncio.Event())

@@ -10,7 +10,7 @@ import binascii
 import secrets
 import string
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ._kube import MANAGED_BY, MANAGED_BY_LABEL, Kube, KubeError, NotFoundError
 from ._problems import ConfigProblem
@@ -29,7 +29,13 @@ def decode_secret_value(secret: dict[str, Any], key: str) -> str | None:
     return str(value).strip() if value is not None else None
 
 
-async def read_secret(kube: Kube, namespace: str, name: str, keys: list[str], *,
+class SecretSource(Protocol):
+    """Where Secrets are read from: :class:`Kube` (a GET), or the watches that keep them."""
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any]: ...
+
+
+async def read_secret(kube: SecretSource, namespace: str, name: str, keys: list[str], *,
                       what: str) -> dict[str, str]:
     """``keys`` of Secret ``namespace/name``, or a ConfigProblem naming what is missing.
 
@@ -56,7 +62,7 @@ async def read_secret(kube: Kube, namespace: str, name: str, keys: list[str], *,
     return values
 
 
-async def read_secret_value(kube: Kube, namespace: str, name: str, key: str, *, what: str) -> str:
+async def read_secret_value(kube: SecretSource, namespace: str, name: str, key: str, *, what: str) -> str:
     return (await read_secret(kube, namespace, name, [key], what=what))[key]
 
 

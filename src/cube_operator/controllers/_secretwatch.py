@@ -5,6 +5,9 @@ touching the object that names it. Each is watched by name
 (``fieldSelector=metadata.name=<name>``), so a fixed API key takes effect within a second,
 and the operator never lists or watches Secrets it was not pointed at. (The chart grants
 ``watch`` on Secrets for this; the watches the operator opens name one Secret each.)
+
+While a watch is in step, :meth:`SecretWatches.get_secret` answers from what it last
+delivered: a reconcile reads its credentials without a GET.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from ._kube import Kube, KubeError
+from ._kube import Kube, KubeError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,19 @@ class SecretWatches:
         self._listeners: dict[tuple[str, str], dict[str, Listener]] = {}
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._forbidden_logged = False
+        # The Secret as the watch last delivered it (None: it does not exist); only while
+        # the watch is in step, so a reader never gets a version older than a GET would.
+        self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any]:
+        """The Secret: from its watch while in step, else one GET (as :class:`Kube`)."""
+        where = (namespace, name)
+        if where in self._cache:
+            secret = self._cache[where]
+            if secret is None:
+                raise NotFoundError(404, "NotFound", f'secrets "{name}" not found')
+            return secret
+        return await self.kube.get_secret(namespace, name)
 
     def listen(self, namespace: str, name: str, key: str, listener: Listener) -> None:
         """Call ``listener`` when Secret ``namespace/name`` is created, changed or deleted.
@@ -59,6 +75,7 @@ class SecretWatches:
         listeners.pop(key, None)
         if not listeners:
             self._listeners.pop(where, None)
+            self._cache.pop(where, None)
             task = self._tasks.pop(where, None)
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -88,17 +105,22 @@ class SecretWatches:
         log.debug("watching Secret %s/%s", namespace, name)
         version: str | None = None  # the resourceVersion last seen; None: not read yet
         failures = 0
-        while (namespace, name) in self._listeners:
+        where = (namespace, name)
+        while where in self._listeners:
             try:
                 version, changed = await self._current(namespace, name, version)
                 if changed:
                     await self._notify(namespace, name)
-                async for event_version in self.kube.watch_secret(namespace, name, version, WATCH_SECONDS):
+                async for event_version, secret in self.kube.watch_secret(namespace, name, version,
+                                                                          WATCH_SECONDS):
                     failures = 0
+                    if where in self._listeners:
+                        self._cache[where] = secret
                     if event_version != version:
                         version = event_version
                         await self._notify(namespace, name)
             except asyncio.CancelledError:
+                self._cache.pop(where, None)
                 raise
             except KubeError as error:
                 if error.status == 403 and not self._forbidden_logged:
@@ -109,6 +131,7 @@ class SecretWatches:
                 failures += 1
             except (httpx.HTTPError, ValueError, json.JSONDecodeError):
                 failures += 1
+            self._cache.pop(where, None)  # out of step until the next GET
             if failures:
                 await asyncio.sleep(min(2.0 ** failures, RECONNECT_MAX_SECONDS) * random.uniform(0.8, 1.2))
 
@@ -121,4 +144,6 @@ class SecretWatches:
                 raise
             secret = None
         version = str(secret["metadata"]["resourceVersion"]) if secret else "absent"
+        if (namespace, name) in self._listeners:
+            self._cache[(namespace, name)] = secret
         return version, known is not None and version != known

@@ -35,7 +35,7 @@ from ..providers import (
 from ._conditions import get_condition
 from ._kube import Kube, NotFoundError
 from ._problems import ConfigProblem, spec_error
-from ._secrets import read_secret
+from ._secrets import SecretSource, read_secret
 
 __all__ = ["ConfigProblem", "FleetView", "ProviderSession", "SessionRegistry", "unsupported"]
 
@@ -153,24 +153,35 @@ class SessionRegistry:
         # Endpoints besides each provider's documented one that tenants may name (an
         # operator setting: a tenant's endpoint receives the tenant's credentials).
         self.allowed_endpoints = allowed_endpoints
+        # Credentials Secrets are read here: the watches that keep them once the operator
+        # runs (no GET per reconcile), a plain GET before that and in tests.
+        self.secrets: SecretSource = kube
         self._sessions: dict[tuple[str, str], ProviderSession] = {}
         self._looked_up: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._reading: dict[tuple[str, str], asyncio.Lock] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
 
     async def provider_config(self, namespace: str, name: str) -> dict[str, Any]:
+        """The ProviderConfig, read at most once per CACHE_SECONDS however many objects ask:
+        one GET per ProviderConfig, never one per object (the others wait for that one)."""
         key = (namespace, name)
         cached = self._looked_up.get(key)
         if cached and time.monotonic() - cached[0] < self.CACHE_SECONDS:
             return cached[1]
-        try:
-            body = await self.kube.get_custom("providerconfigs", namespace, name)
-        except NotFoundError:
-            raise ConfigProblem(
-                "ProviderConfigNotFound",
-                f"ProviderConfig {namespace}/{name} does not exist; create it or fix providerConfigRef.name",
-            ) from None
-        self._looked_up[key] = (time.monotonic(), body)
-        return body
+        async with self._reading.setdefault(key, asyncio.Lock()):
+            cached = self._looked_up.get(key)
+            if cached and time.monotonic() - cached[0] < self.CACHE_SECONDS:
+                return cached[1]  # read by the one who held the lock
+            try:
+                body = await self.kube.get_custom("providerconfigs", namespace, name)
+            except NotFoundError:
+                raise ConfigProblem(
+                    "ProviderConfigNotFound",
+                    f"ProviderConfig {namespace}/{name} does not exist; create it or fix providerConfigRef.name",
+                ) from None
+            self._looked_up[key] = (time.monotonic(), body)
+            return body
 
     def forget(self, namespace: str, name: str) -> None:
         self._looked_up.pop((namespace, name), None)
@@ -218,7 +229,7 @@ class SessionRegistry:
         ref = spec.credentials_secret_ref
         primary = ref.key or plugin.primary_key
         wanted = [primary] + [k.name for k in plugin.credential_keys[1:]]
-        values = await read_secret(self.kube, namespace, ref.name, wanted,
+        values = await read_secret(self.secrets, namespace, ref.name, wanted,
                                    what=f"credentials of provider {plugin.name}")
         credentials = {plugin.primary_key: values[primary]}
         credentials.update({k: values[k] for k in wanted[1:]})
@@ -268,8 +279,20 @@ class SessionRegistry:
             )
             self._sessions[(namespace, name)] = session
             if current:
-                await current.aclose()
+                # Calls already under way on the old client (a reconcile holding it) finish
+                # first: it is closed once they have had their time, not under them.
+                self._retiring.add(asyncio.create_task(self._retire(current)))
             return session
+
+    #: How long a replaced client stays open for the calls already under way on it.
+    RETIRE_SECONDS = 60.0
+
+    async def _retire(self, session: ProviderSession) -> None:
+        try:
+            await asyncio.sleep(self.RETIRE_SECONDS)
+        finally:
+            await session.aclose()
+            self._retiring.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def find(self, namespace: str, name: str) -> ProviderSession | None:
         return self._sessions.get((namespace, name))
@@ -281,6 +304,9 @@ class SessionRegistry:
             await session.aclose()
 
     async def aclose(self) -> None:
+        for task in list(self._retiring):
+            task.cancel()  # closes its session at once
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         for session in list(self._sessions.values()):
             await session.aclose()
         self._sessions.clear()

@@ -1,6 +1,7 @@
 """kopf settings and the operator runtime's start and stop."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
@@ -46,11 +47,12 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.networking.request_timeout = 60
     settings.queueing.error_delays = (1, 2, 5, 10, 30, 60)
     kube = Kube()
-    set_runtime(Runtime(options=options, kube=kube,
-                        sessions=SessionRegistry(kube, options.poll_interval, observer=MetricsObserver(),
-                                                          budget_scale=options.budget_scale,
-                                                          allowed_endpoints=options.allowed_endpoints),
-                        secret_watches=SecretWatches(kube)))
+    sessions = SessionRegistry(kube, options.poll_interval, observer=MetricsObserver(),
+                               budget_scale=options.budget_scale, allowed_endpoints=options.allowed_endpoints)
+    watches = SecretWatches(kube)
+    sessions.secrets = watches  # credentials come from their watch, not a GET per reconcile
+    set_runtime(Runtime(options=options, kube=kube, sessions=sessions, secret_watches=watches,
+                        reconcile_slots=asyncio.Semaphore(max(options.max_concurrent_reconciles, 1))))
     await _servers.start(metrics_port=options.metrics_port, webhook_port=options.webhook_port,
                          host=options.bind_address, webhook_tls=options.webhook_tls)
     logger.info("cube-operator started (poll interval %ss, metrics port %s, webhook port %s)",

@@ -22,11 +22,14 @@ def register_reconciler(plural: str, factory: type[Reconciler], *, deletes: bool
         reconciler = factory(runtime, body, logger)
         kind = str(body.get("kind") or plural)
         runtime.active.add((plural, namespace, name))
+        runtime.bodies[(plural, namespace, name)] = body
         try:
             await run_daemon_loop(kind, reconciler.reconcile, runtime.trigger(plural, namespace, name),
-                                  stopped, logger, woke=reconciler.woke)
+                                  stopped, logger, woke=reconciler.woke, slots=runtime.reconcile_slots)
         finally:
             runtime.active.discard((plural, namespace, name))
+            if runtime.bodies.get((plural, namespace, name)) is body:
+                del runtime.bodies[(plural, namespace, name)]
             if body.get("metadata", {}).get("deletionTimestamp"):
                 forget_object(kind, namespace, name)
 

@@ -1,0 +1,68 @@
+"""The daemon loop as a work queue: bounded concurrency, coalesced kicks, jittered requeues."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from cube_operator.controllers._common import jittered, run_daemon_loop
+
+
+class Stop:
+    """kopf's DaemonStopped, as much of it as the loop uses."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
+
+    async def wait(self) -> None:
+        await self.event.wait()
+
+
+async def test_at_most_k_passes_run_at_once() -> None:
+    slots = asyncio.Semaphore(3)
+    running, peak, passes = 0, 0, 0
+    stop = Stop()
+
+    async def reconcile() -> float:
+        nonlocal running, peak, passes
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        passes += 1
+        return 0.01
+
+    loops = [asyncio.create_task(run_daemon_loop("Cube", reconcile, asyncio.Event(), stop, logging.getLogger(),
+                                                 slots=slots)) for _ in range(20)]
+    await asyncio.sleep(0.3)
+    stop.event.set()
+    await asyncio.gather(*loops)
+    assert peak == 3 and passes >= 20  # every object got its turn, never more than 3 at once
+
+
+async def test_kicks_during_a_pass_are_one_more_pass() -> None:
+    kick, stop = asyncio.Event(), Stop()
+    passes = 0
+
+    async def reconcile() -> float:
+        nonlocal passes
+        passes += 1
+        if passes == 1:
+            for _ in range(10):
+                kick.set()  # ten changes while the first pass runs
+            await asyncio.sleep(0.01)
+        return 3600.0
+
+    loop = asyncio.create_task(run_daemon_loop("Cube", reconcile, kick, stop, logging.getLogger()))
+    await asyncio.sleep(0.2)
+    stop.event.set()
+    await loop
+    assert passes == 2
+
+
+def test_requeue_delays_are_spread_by_ten_percent() -> None:
+    seen = [jittered(30.0) for _ in range(500)]
+    assert all(27.0 <= d <= 33.0 for d in seen) and max(seen) - min(seen) > 3.0
+    assert jittered(0.5) == 0.5  # sub-second converging delays are left alone
