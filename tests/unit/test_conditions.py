@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from cube_operator.controllers._conditions import (
     get_condition,
     is_true,
     same_ignoring_time,
     set_condition,
+    with_kstatus,
 )
 
 
@@ -26,3 +29,25 @@ def test_ready_sorted_first_and_comparison_ignores_time() -> None:
     later = [dict(c, lastTransitionTime="t2") for c in conditions]
     assert same_ignoring_time(conditions, later)
     assert not same_ignoring_time(conditions, set_condition(conditions, "Ready", False, "No", "", 1))
+
+
+def _ready(status: str, reason: str) -> list[dict[str, Any]]:
+    return set_condition([], "Ready", status, reason, f"{reason} message", 3)
+
+
+def _kstatus(conditions: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in conditions if c["type"] in ("Reconciling", "Stalled")}
+
+
+def test_kstatus_conditions_follow_ready() -> None:
+    terminal = {"InvalidSpec"}
+    assert _kstatus(with_kstatus(_ready("True", "Running"), 3, terminal)) == {
+        "Stalled": ("False", "Running"), "Reconciling": ("False", "Running")}
+    assert _kstatus(with_kstatus(_ready("False", "Provisioning"), 3, terminal)) == {
+        "Stalled": ("False", "Provisioning"), "Reconciling": ("True", "Provisioning")}
+    stalled = with_kstatus(_ready("False", "InvalidSpec"), 3, terminal)
+    assert _kstatus(stalled) == {"Stalled": ("True", "InvalidSpec"), "Reconciling": ("False", "InvalidSpec")}
+    assert next(c for c in stalled if c["type"] == "Stalled")["message"] == "InvalidSpec message"
+    assert _kstatus(with_kstatus(_ready("False", "SnapshotNotComplete"), 3, terminal, failed=True))["Stalled"][0] == "True"
+    assert _kstatus(with_kstatus(_ready("True", "Paused"), 3, terminal))["Reconciling"][0] == "False"
+    assert with_kstatus([], 3, terminal) == []  # nothing to say before Ready

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Collection
 from typing import Any
 
 READY = "Ready"
@@ -76,3 +77,26 @@ def same_ignoring_time(a: list[dict[str, Any]] | None, b: list[dict[str, Any]] |
         return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in items or []]
 
     return strip(a) == strip(b)
+
+
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+
+
+def with_kstatus(conditions: list[dict[str, Any]], generation: int | None, terminal: Collection[str],
+                 *, failed: bool = False) -> list[dict[str, Any]]:
+    """Reconciling and Stalled from Ready, as kstatus (Flux, ``kubectl wait``, cli-utils)
+    reads them: a terminal problem is Stalled=True (kstatus: Failed, so ``flux ... wait``
+    stops instead of waiting for its timeout); any other Ready=False is Reconciling=True
+    (InProgress); Ready=True (or a pause) is both False (Current). ``failed``: a one-shot
+    object (a Restore) ended badly, whatever its reason."""
+    ready = get_condition(conditions, READY)
+    if ready is None:
+        return conditions
+    status, reason, message = ready.get("status"), str(ready.get("reason") or ""), str(ready.get("message") or "")
+    stalled = status == "False" and (failed or reason in terminal)
+    reconciling = status != "True" and not stalled and reason != "Paused"
+    conditions = set_condition(conditions, STALLED, stalled, reason,
+                               message if stalled else "nothing stops it", generation)
+    return set_condition(conditions, RECONCILING, reconciling, reason,
+                         message if reconciling else "nothing left to do", generation)

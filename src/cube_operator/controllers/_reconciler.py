@@ -19,12 +19,21 @@ from ..metrics import observe_ready
 from ..providers import Capability, ProviderError
 from ._common import (
     PAUSED_MESSAGE,
+    TERMINAL_REASONS,
     is_paused,
     newer,
     provider_error_reason,
     retry_delay,
 )
-from ._conditions import READY, SYNCED, rfc3339_in, same_ignoring_time, seconds_since, set_condition
+from ._conditions import (
+    READY,
+    SYNCED,
+    rfc3339_in,
+    same_ignoring_time,
+    seconds_since,
+    set_condition,
+    with_kstatus,
+)
 from ._kube import KubeError, NotFoundError
 from ._problems import spec_error
 from ._runtime import Runtime
@@ -234,6 +243,7 @@ class Reconciler(ABC):
             self.announce_problem(obj, before, ready)
         if synced:
             conditions = set_condition(conditions, SYNCED, *synced, generation)
+        conditions = with_kstatus(conditions, generation, TERMINAL_REASONS, failed=fields.get("phase") == "Failed")
         changes: dict[str, Any] = dict(fields)
         changes["conditions"] = conditions
         changes["observedGeneration"] = generation
@@ -402,6 +412,7 @@ class Reconciler(ABC):
         meta = self.live.get("metadata", {})
         conditions = set_condition((self.live.get("status") or {}).get("conditions"), READY, False,
                                    reason, message, meta.get("generation"))
+        conditions = with_kstatus(conditions, meta.get("generation"), TERMINAL_REASONS)
         try:
             await self.rt.kube.patch_status(self.plural, meta["namespace"], meta["name"],
                                             {"conditions": conditions})

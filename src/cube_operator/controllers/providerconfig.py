@@ -14,8 +14,8 @@ from ..api import GROUP, VERSION, ProviderConfigSpec
 from ..api.providerconfig import CATALOGUE_MAX_ENTRIES
 from ..metrics import RECONCILES, forget_object, observe_ready
 from ..providers import Catalogue, CatalogueEntry, Provider, ProviderError
-from ._common import PAUSED_MESSAGE, backoff, is_paused, provider_error_reason
-from ._conditions import READY, SYNCED, now_rfc3339, seconds_since, set_condition
+from ._common import PAUSED_MESSAGE, TERMINAL_REASONS, backoff, is_paused, provider_error_reason
+from ._conditions import READY, SYNCED, now_rfc3339, seconds_since, set_condition, with_kstatus
 from ._kube import NotFoundError
 from ._problems import spec_error
 from ._registry import registry
@@ -104,6 +104,7 @@ async def check(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: ko
         observe_ready("ProviderConfig", namespace, name, "True" if ok else "False", meta.get("creationTimestamp"))
         new = set_condition(conditions, READY, ok, reason, message, generation)
         new = set_condition(new, SYNCED, ok or reason == "Paused", reason, message, generation)
+        new = with_kstatus(new, generation, TERMINAL_REASONS)
         patch.status["conditions"] = new
         patch.status["observedGeneration"] = generation
         runtime.sessions.note_status(dict(body), {"conditions": new})
