@@ -9,6 +9,11 @@
 #                     when `go` is on PATH; without Go this step only prints a note. The
 #                     first build takes several minutes (k8s.io/kubernetes is large) and
 #                     fetches modules from the Go module proxy; it runs under `nice -n 19`.
+#   .tools/bin/health  kstatus (Flux) and Argo CD (gopher-lua, Argo CD's sandbox) verdicts
+#                     for objects on stdin (testbed/health, Go), built the same way: when
+#                     `go` is on PATH, under `nice -n 19`, skipped while fresh; without Go
+#                     only a note (tests/e2e/test_health_verdicts.py and
+#                     tests/deploy/test_health_lua_gopher.py then fail, saying `make tools`).
 #
 # Idempotent and quick when everything is already there. kubectl is expected on PATH
 # (/usr/bin/kubectl on these machines).
@@ -107,7 +112,30 @@ install_realkube() {
     log "realkube -> $BIN/realkube ($((SECONDS - start)) s)"
 }
 
+health_fresh() {
+    # Fresh when the binary exists and no file of testbed/health is newer than it.
+    [ -x "$BIN/health" ] && [ -z "$(find "$HEALTH_SRC" -type f -newer "$BIN/health" -print -quit)" ]
+}
+
+install_health() {
+    HEALTH_SRC="$ROOT/testbed/health"
+    if ! command -v go >/dev/null 2>&1; then
+        log "note: go is not on PATH, so .tools/bin/health (kstatus and Argo CD health verdicts) is not built; tests/e2e/test_health_verdicts.py and tests/deploy/test_health_lua_gopher.py will fail until it is"
+        return 0
+    fi
+    if health_fresh; then
+        return 0
+    fi
+    log "building health (kstatus + gopher-lua, $(go env GOVERSION))"
+    local start=$SECONDS
+    (cd "$HEALTH_SRC" && nice -n 19 go build -trimpath -buildvcs=false -ldflags "-s -w" \
+        -o "$BIN/health.tmp" .) || { rm -f "$BIN/health.tmp"; log "building testbed/health failed"; exit 1; }
+    mv -f "$BIN/health.tmp" "$BIN/health"
+    log "health -> $BIN/health ($((SECONDS - start)) s)"
+}
+
 mkdir -p "$BIN"
 install_helm
 install_lua
 install_realkube
+install_health

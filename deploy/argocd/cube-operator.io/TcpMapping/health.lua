@@ -80,7 +80,8 @@ local generation = meta.generation
 local observed = status.observedGeneration
 if generation ~= nil and (observed == nil or observed < generation) then
   hs.status = "Progressing"
-  hs.message = string.format("Waiting for the operator to observe generation %d", generation)
+  -- No string library in Argo CD's sandbox (useOpenLibs is off by default): concatenate.
+  hs.message = "Waiting for the operator to observe generation " .. generation
   return hs
 end
 
@@ -94,7 +95,7 @@ end
 
 if generation ~= nil and ready.observedGeneration ~= nil and ready.observedGeneration < generation then
   hs.status = "Progressing"
-  hs.message = string.format("Ready condition is older than generation %d", generation)
+  hs.message = "Ready condition is older than generation " .. generation
   return hs
 end
 
