@@ -62,7 +62,9 @@ class Kube:
         if cfg.refresh_api_key_hook is not None:
             cfg.refresh_api_key_hook(cfg)
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        token = cfg.get_api_key_with_prefix("authorization")
+        # The kubernetes client keeps a kubeconfig's or a ServiceAccount's token under
+        # "BearerToken" (older releases: "authorization"), already prefixed "Bearer ".
+        token = cfg.get_api_key_with_prefix("BearerToken", alias="authorization")
         if token:
             headers["Authorization"] = token
         if content_type:
