@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -44,17 +45,25 @@ def _load_configuration() -> k8s_client.Configuration:
     return configuration
 
 
+def tls_context(cfg: k8s_client.Configuration) -> ssl.SSLContext:
+    """The kubeconfig's CA and client certificate as one context. (httpx ignores ``cert=``
+    next to ``verify=<CA file>``: a client-certificate kubeconfig was system:anonymous.)"""
+    context = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
+    if cfg.cert_file and cfg.key_file:
+        context.load_cert_chain(cfg.cert_file, cfg.key_file)
+    if not cfg.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class Kube:
     """Just the calls the controllers make; every one is a real API request."""
 
     def __init__(self, configuration: k8s_client.Configuration | None = None) -> None:
         self._configuration = configuration or _load_configuration()
         cfg = self._configuration
-        cert = (cfg.cert_file, cfg.key_file) if cfg.cert_file and cfg.key_file else None
-        verify: Any = cfg.ssl_ca_cert or cfg.verify_ssl
-        self._http = httpx.AsyncClient(
-            base_url=cfg.host, verify=verify, cert=cert, timeout=httpx.Timeout(30.0)
-        )
+        self._http = httpx.AsyncClient(base_url=cfg.host, verify=tls_context(cfg), timeout=httpx.Timeout(30.0))
         self._lock = asyncio.Lock()
 
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
