@@ -63,8 +63,9 @@ def cube_owner(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def owner_reference(cube: dict[str, Any]) -> dict[str, Any]:
-    # No blockOwnerDeletion: it needs delete rights on Cubes' finalizers where the
+    # No blockOwnerDeletion: it needs update on Cubes' finalizers where the
     # OwnerReferencesPermissionEnforcement admission plugin runs, and nothing needs it.
+    # (That plugin also wants delete on the object whose ownerReferences change: see own_by.)
     meta = cube["metadata"]
     return {"apiVersion": API_VERSION, "kind": "Cube", "name": meta["name"], "uid": meta["uid"]}
 
@@ -116,6 +117,7 @@ class Reconciler(ABC):
         # than its timer; the first pass after a start counts as a timer's.
         self.kicked = False
         self.first_pass = True
+        self.owner_refused = False  # the API server refused the ownerReference (see own_by)
 
     def woke(self, kicked: bool) -> None:
         self.kicked = kicked
@@ -336,9 +338,25 @@ class Reconciler(ABC):
 
     async def own_by(self, obj: dict[str, Any], cube: dict[str, Any]) -> None:
         meta = obj["metadata"]
+        if self.owner_refused:
+            return
         others = [ref for ref in meta.get("ownerReferences") or [] if ref is not cube_owner(obj)]
-        written = await self.rt.kube.patch_metadata(self.plural, meta["namespace"], meta["name"],
-                                                    {"ownerReferences": [*others, owner_reference(cube)]})
+        try:
+            written = await self.rt.kube.patch_metadata(self.plural, meta["namespace"], meta["name"],
+                                                        {"ownerReferences": [*others, owner_reference(cube)]})
+        except KubeError as error:
+            if error.status != 403:
+                raise
+            # OwnerReferencesPermissionEnforcement (OpenShift, hardened clusters) wants delete
+            # on this object for any ownerReference change, which the chart does not grant:
+            # the object works on, it just is not deleted with its Cube by the collector.
+            self.owner_refused = True
+            message = (f"cannot tie this object to Cube {cube['metadata']['name']} (ownerReference refused: "
+                       f"{error}); deleting the Cube will not delete it: delete it yourself, or grant the "
+                       "operator delete on it")
+            self.logger.warning(message)
+            self.event(obj, "Warning", "OwnerReferenceRefused", message)
+            return
         self.written = newer(self.written, written)
 
     # --- common verdicts --------------------------------------------------------------

@@ -13,6 +13,7 @@ import kopf
 import pytest
 
 from cube_operator.controllers._conditions import now_rfc3339, seconds_since
+from cube_operator.controllers._kube import KubeError
 from cube_operator.controllers.cube import CREATE_GRACE_SECONDS, CubeReconciler
 from cube_operator.controllers.tcpmapping import TcpMappingReconciler
 from cube_operator.providers import (
@@ -721,3 +722,28 @@ async def test_a_refused_child_create_is_tried_again_with_a_new_attempt(harness:
     assert mapping["status"]["createAttempt"] == 2 and "createRequestedAt" not in mapping["status"]
     await reconciler.reconcile()
     assert mapping["status"]["id"] and mapping["status"]["createAttempt"] == 2
+
+
+async def test_a_refused_owner_reference_is_said_once_and_the_child_goes_on(harness: Harness) -> None:
+    # OwnerReferencesPermissionEnforcement wants delete on the object for an ownerReference;
+    # the chart does not grant it. The mapping must still be made, and the refusal said.
+    h = harness
+    web = h.cube("web")
+    await reconcile(h, web)
+    h.provider.set_state(web["status"]["id"], VMState.RUNNING)
+    web["status"]["state"] = web["status"]["vmState"] = "running"
+    refusals = 0
+
+    async def refuse(*_: Any) -> dict[str, Any]:
+        nonlocal refusals
+        refusals += 1
+        raise KubeError(403, "Forbidden", "cannot set an ownerRef on a resource you can't delete")
+    h.kube.patch_metadata = refuse  # type: ignore[method-assign]
+    mapping = h.kube.add("tcpmappings", {"kind": "TcpMapping", "metadata": {"name": "db", "namespace": NAMESPACE},
+                                         "spec": {"cubeRef": {"name": "web"}, "cubePort": 5432}})
+    reconciler = h.reconciler(TcpMappingReconciler, mapping)
+    await reconciler.reconcile()
+    await reconciler.reconcile()
+    assert refusals == 1 and "ownerReferences" not in mapping["metadata"]
+    if Capability.TCP_EXPOSURE in h.provider.capabilities:
+        assert mapping["status"]["id"]
