@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="an endpoint besides each provider's documented API that ProviderConfigs may "
                           "name (scheme and host; port and path prefix if given), repeatable; env "
                           "CUBE_OPERATOR_ALLOW_ENDPOINTS, comma-separated. Tenants' credentials go there.")
-    run.add_argument("--watch-inactivity-timeout", type=float, default=15.0, metavar="SECONDS",
+    run.add_argument("--watch-inactivity-timeout", type=float, default=60.0, metavar="SECONDS",
                      help="a watch stream silent this long is taken for dead and reopened")
     run.add_argument("--max-concurrent-reconciles", type=int, default=32, metavar="K",
                      help="at most K reconcile passes run at once over all objects; the rest queue")

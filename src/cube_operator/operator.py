@@ -34,7 +34,7 @@ def run_operator(
     priority: int | None = None,
     budget_scale: float = 1.0,
     allowed_endpoints: tuple[str, ...] = (),
-    watch_inactivity_timeout: float = 15.0,
+    watch_inactivity_timeout: float = 60.0,
     delete_dependents: bool = False,
     max_concurrent_reconciles: int = 32,
     bind_address: str = "0.0.0.0",

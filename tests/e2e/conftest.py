@@ -2,6 +2,7 @@
 and real /usr/bin/kubectl. Nothing of ours is mocked."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,16 @@ from support.e2e import (
 
 @pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if os.environ.get("CUBE_E2E_APISERVER") == "real":
+        from support.realkube import running_realkube
+
+        with running_realkube(tmp_path_factory.mktemp("realkube")) as real:
+            c = Cluster(kubeconfig=Path(real.kubeconfig), url=real.url)
+            c.apply([crd_for(info) for info in KINDS])
+            for info in KINDS:
+                c.kubectl("wait", "--for=condition=Established", f"crd/{info.crd_name}", "--timeout=30s")
+            yield c
+        return
     with running_emulator(tmp_path_factory.mktemp("kube")) as emulator:
         c = Cluster(kubeconfig=Path(emulator.kubeconfig), url=emulator.url)
         c.apply([crd_for(info) for info in KINDS])

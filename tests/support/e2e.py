@@ -166,7 +166,8 @@ class Operator:
             [sys.executable, "-m", "cube_operator.cli", "run", "--liveness-port", str(self.liveness_port),
              "--metrics-port", str(self.metrics_port), "--webhook-port", str(self.webhook_port),
              "--poll-interval", "2", "--log-level", "debug", "--budget-scale", str(self.budget_scale),
-             "--allow-endpoint", "http://127.0.0.1", "--delete-dependents", *self.args],
+             "--allow-endpoint", "http://127.0.0.1", "--delete-dependents", "--watch-inactivity-timeout", "15",
+             *self.args],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

@@ -5,6 +5,7 @@ import asyncio
 import logging
 
 from cube_operator.controllers._common import jittered, run_daemon_loop
+from cube_operator.providers._http import waiting
 
 
 class Stop:
@@ -66,3 +67,29 @@ def test_requeue_delays_are_spread_by_ten_percent() -> None:
     seen = [jittered(30.0) for _ in range(500)]
     assert all(27.0 <= d <= 33.0 for d in seen) and max(seen) - min(seen) > 3.0
     assert jittered(0.5) == 0.5  # sub-second converging delays are left alone
+
+
+async def test_a_pass_that_waits_for_a_rate_limit_lends_its_slot() -> None:
+    # One slot: A's pass sleeps for the provider's rate limit (as the HTTP client does,
+    # through `waiting`); B must run meanwhile instead of queueing behind A's wait.
+    slots, stop = asyncio.Semaphore(1), Stop()
+    order: list[str] = []
+
+    async def a() -> float:
+        order.append("a starts")
+        await waiting(asyncio.sleep, 0.2)
+        order.append("a sent")
+        return 3600.0
+
+    async def b() -> float:
+        order.append("b runs")
+        return 3600.0
+
+    loop_a = asyncio.create_task(run_daemon_loop("Cube", a, asyncio.Event(), stop, logging.getLogger(), slots=slots))
+    await asyncio.sleep(0.05)
+    loop_b = asyncio.create_task(run_daemon_loop("Cube", b, asyncio.Event(), stop, logging.getLogger(), slots=slots))
+    await asyncio.sleep(0.4)
+    stop.event.set()
+    await asyncio.gather(loop_a, loop_b)
+    assert order == ["a starts", "b runs", "a sent"]
+    assert slots._value == 1  # every slot given back

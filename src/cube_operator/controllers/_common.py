@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Self
 
 import httpx
 import kopf
@@ -25,6 +26,7 @@ from ..providers import (
     Unauthorized,
     Unsupported,
 )
+from ..providers._http import WHILE_WAITING
 from ._kube import KubeError
 from ._runtime import wait_for_kick
 
@@ -137,6 +139,37 @@ def retry_delay(error: ProviderError, default: float, attempt: int = 1) -> float
     return backoff(default, attempt)
 
 
+class ReconcileSlot:
+    """One of the bounded reconcile slots, held for a pass but lent out while the pass
+    only sleeps (a provider's rate limit, a Retry-After): a thousand creates queued behind
+    Krova's 10 writes a minute must not keep the Cubes already made from being observed."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self.slots = slots
+        self.held = False
+
+    async def __aenter__(self) -> Self:
+        await self.slots.acquire()
+        self.held = True
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.held:
+            self.held = False
+            self.slots.release()
+
+    @contextlib.asynccontextmanager
+    async def lent(self) -> AsyncIterator[None]:
+        if self.held:
+            self.held = False
+            self.slots.release()
+        try:
+            yield
+        finally:
+            await self.slots.acquire()  # if cancelled here, held stays False: nothing to give back
+            self.held = True
+
+
 def jittered(delay: float) -> float:
     """A requeue delay spread by ±10%: objects that woke together drift apart."""
     return delay * random.uniform(0.9, 1.1) if delay >= 1.0 else delay
@@ -162,8 +195,12 @@ async def run_daemon_loop(
             if slots is None:
                 delay = await reconcile()
             else:
-                async with slots:
-                    delay = await reconcile()
+                async with ReconcileSlot(slots) as slot:
+                    token = WHILE_WAITING.set(slot.lent)
+                    try:
+                        delay = await reconcile()
+                    finally:
+                        WHILE_WAITING.reset(token)
             if in_outage:
                 logger.info("the Kubernetes API answers again; reconciling normally")
             failures, in_outage = 0, False

@@ -29,7 +29,7 @@ class OperatorOptions:
     # may name: its credentials go there.
     allowed_endpoints: tuple[str, ...] = ()
     # Seconds a watch stream may stay silent before it is reopened (a dead connection).
-    watch_inactivity_timeout: float = 15.0
+    watch_inactivity_timeout: float = 60.0
     # Delete a deleted Cube's dependents here, where no garbage collector runs.
     delete_dependents: bool = False
     # At most this many reconcile passes at once, over all objects (a thousand Cubes waking

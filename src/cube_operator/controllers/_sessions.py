@@ -139,7 +139,7 @@ def _plugin(provider: str, plugins: Mapping[str, ProviderPlugin] | None = None) 
 class SessionRegistry:
     """Builds sessions from ProviderConfig + Secret, reusing them while neither changes."""
 
-    CACHE_SECONDS = 5.0
+    CACHE_SECONDS = 30.0  # every change of a ProviderConfig comes through its check(), which forgets it
 
     def __init__(self, kube: Kube, default_poll_interval: float, observer: Any = None, *,
                  plugins: Mapping[str, ProviderPlugin] | None = None, budget_scale: float = 1.0,

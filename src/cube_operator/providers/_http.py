@@ -28,6 +28,8 @@ import logging
 import random
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import metadata
@@ -108,6 +110,33 @@ class CallKind(StrEnum):
 
 WRITES = frozenset({CallKind.MUTATE, CallKind.PROVISION})
 ALL_CALLS = frozenset(CallKind)
+
+
+#: Set by whoever runs provider calls in a bounded number of slots (the operator's
+#: reconcile queue): while a call sleeps (a rate-limit slot, a Retry-After, a retry
+#: backoff) it enters this context, which gives the slot to someone else meanwhile.
+WHILE_WAITING: ContextVar[Callable[[], AbstractAsyncContextManager[None]] | None] = ContextVar(
+    "cube_operator_while_waiting", default=None)
+
+
+async def waiting(sleep: Callable[[float], Any], seconds: float) -> None:
+    """``await sleep(seconds)``, inside :data:`WHILE_WAITING` when one is set."""
+    hook = WHILE_WAITING.get()
+    if hook is None:
+        await sleep(seconds)
+        return
+    async with hook():
+        await sleep(seconds)
+
+
+async def acquire_waiting(semaphore: asyncio.Semaphore) -> None:
+    """``await semaphore.acquire()``, inside :data:`WHILE_WAITING` when it has to wait."""
+    hook = WHILE_WAITING.get()
+    if hook is None or not semaphore.locked():
+        await semaphore.acquire()
+        return
+    async with hook():
+        await semaphore.acquire()
 
 
 @dataclass(frozen=True)
@@ -494,7 +523,7 @@ class ProviderHTTP:
             failure: httpx.TransportError | None = None
             try:
                 for gate in gates:
-                    await gate.acquire()
+                    await acquire_waiting(gate)
                     turns.append(gate)
                 reservations: list[Reservation] = []
                 if limited:
@@ -571,7 +600,7 @@ class ProviderHTTP:
                     )
                 if not limited:
                     self._observe_wait(retry_after, "429 Retry-After")
-                    await self._sleep(retry_after)
+                    await waiting(self._sleep, retry_after)
                     waited += retry_after
                 continue  # limited: the limiter now holds the send until Retry-After
 
@@ -646,7 +675,7 @@ class ProviderHTTP:
         try:
             while delay > 0:
                 self._observe_wait(delay, "rate limit slot")
-                await self._sleep(delay)
+                await waiting(self._sleep, delay)
                 slept += delay
                 # Earlier sends may have finished later than planned, or a 429 arrived.
                 delay = max(
@@ -709,7 +738,7 @@ class ProviderHTTP:
             self.retry.retries,
             delay,
         )
-        await self._sleep(delay)
+        await waiting(self._sleep, delay)
 
 
 def parse_model(model: type[_M], data: Any, *, provider: str, method: str, route: str) -> _M:

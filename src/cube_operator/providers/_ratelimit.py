@@ -171,7 +171,11 @@ class RateLimiter:
         if self._server_remaining is not None and slot < self._server_reset_at:
             if self._server_remaining > 0:
                 uses_credit = True
-            else:
+            elif len(self._slots) < self.limit:
+                # Someone else (another client at this address) spent the window: wait for
+                # the server's reset. When our own sends fill it, the window slot above is
+                # already when the oldest of them leaves, which is all a sliding window asks
+                # (a reset that counts until every call has left would waste most of it).
                 slot = self._server_reset_at
         return slot, uses_credit
 

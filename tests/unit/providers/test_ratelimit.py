@@ -231,3 +231,26 @@ def test_rate_limit_reset_delta_epoch_and_garbage() -> None:
     assert parse_rate_limit_reset("1700000000", now_epoch=1_800_000_000.0) == 0.0
     assert parse_rate_limit_reset(None) is None
     assert parse_rate_limit_reset("later") is None
+
+
+async def test_a_reset_counted_until_every_call_left_does_not_hold_back_our_own_window(clock: Any) -> None:
+    # Krova-like: the server says remaining 0 and a reset when *all* logged calls have left
+    # the window. When our own ten sends are what filled it, the 11th may go when the
+    # oldest leaves (t+60), not at the server's reset (t+9+60).
+    limiter = RateLimiter(10, 60.0, clock=clock, sleep=clock.sleep)
+    start = clock.now
+    for _ in range(10):
+        await limiter.acquire()
+        clock.now += 1.0
+    limiter.observe_server(remaining=0, reset_in=60.0)
+    await limiter.acquire()
+    assert clock.now == pytest.approx(start + 60.0)
+
+
+async def test_a_window_another_client_spent_waits_for_the_servers_reset(clock: Any) -> None:
+    limiter = RateLimiter(10, 60.0, clock=clock, sleep=clock.sleep)
+    start = clock.now
+    await limiter.acquire()  # one of ours; the server counts ten (another client's nine)
+    limiter.observe_server(remaining=0, reset_in=30.0)
+    await limiter.acquire()
+    assert clock.now == pytest.approx(start + 30.0)
