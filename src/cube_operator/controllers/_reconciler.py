@@ -188,9 +188,11 @@ class Reconciler(ABC):
         """An object whose Cube is gone is deleted with it: by the garbage collector on a real
         cluster, by the operator where none runs (--delete-dependents). Ready says so meanwhile."""
         meta = obj["metadata"]
+        before = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == READY), None)
         await self.set_conditions(obj, ready=(False, "CubeDeleted", message), synced=(False, "CubeDeleted", message),
                                   state=None)
-        self.event(obj, "Normal", "CubeDeleted", message)
+        if (before or {}).get("reason") != "CubeDeleted":  # once, not every pass while it waits
+            self.event(obj, "Normal", "CubeDeleted", message)
         if self.rt.options.delete_dependents:
             await delete_dependent(self.rt.kube, self.plural, meta["namespace"], meta["name"])
         return 60.0

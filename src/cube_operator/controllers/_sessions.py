@@ -173,6 +173,7 @@ class SessionRegistry:
             cached = self._looked_up.get(key)
             if cached and time.monotonic() - cached[0] < self.CACHE_SECONDS:
                 return cached[1]  # read by the one who held the lock
+            asked_at = time.monotonic()
             try:
                 body = await self.kube.get_custom("providerconfigs", namespace, name)
             except NotFoundError:
@@ -180,6 +181,9 @@ class SessionRegistry:
                     "ProviderConfigNotFound",
                     f"ProviderConfig {namespace}/{name} does not exist; create it or fix providerConfigRef.name",
                 ) from None
+            noted = self._looked_up.get(key)
+            if noted and noted[0] > asked_at:
+                return noted[1]  # the controller's verdict came while we asked: it is newer
             self._looked_up[key] = (time.monotonic(), body)
             return body
 

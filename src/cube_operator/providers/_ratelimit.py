@@ -263,9 +263,14 @@ class RateLimiter:
         now = self._clock()
         # Reservations not yet sent will still spend credits the server just counted.
         pending = sum(1 for r in self._slots if not r.done and r.at > now)
-        self._server_remaining = max(0, remaining - pending)
-        if reset_in is not None:
-            self._server_reset_at = now + reset_in
-        elif self._server_reset_at <= now:
+        seen = max(0, remaining - pending)
+        reset_at = now + reset_in if reset_in is not None else (
             # No reset given: assume the worst case of a full window.
-            self._server_reset_at = now + self.period
+            self._server_reset_at if self._server_reset_at > now else now + self.period)
+        if (self._server_remaining is not None and self._server_reset_at > now
+                and abs(reset_at - self._server_reset_at) < 1.0):
+            # Answers to concurrent calls arrive in any order: within one window the
+            # lowest count is the latest truth, not the last answer read.
+            seen = min(seen, self._server_remaining)
+        self._server_remaining = seen
+        self._server_reset_at = reset_at

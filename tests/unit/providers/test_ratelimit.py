@@ -254,3 +254,12 @@ async def test_a_window_another_client_spent_waits_for_the_servers_reset(clock: 
     limiter.observe_server(remaining=0, reset_in=30.0)
     await limiter.acquire()
     assert clock.now == pytest.approx(start + 30.0)
+
+
+async def test_answers_read_out_of_order_do_not_bring_back_spent_credits(clock: Any) -> None:
+    # Two concurrent calls: the server answered "1 left" to the first and "0 left" to the
+    # second, but the client reads the second answer first.
+    limiter = RateLimiter(100, 60.0, clock=clock, sleep=clock.sleep)
+    limiter.observe_server(remaining=0, reset_in=30.0)
+    limiter.observe_server(remaining=1, reset_in=30.0)
+    assert limiter.peek_delay() == pytest.approx(30.0)
