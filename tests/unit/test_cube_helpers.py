@@ -39,3 +39,13 @@ def test_backoff_doubles_to_a_cap_with_jitter_and_never_undercuts_retry_after() 
         assert max(seen) - min(seen) > expected * JITTER  # spread, not one instant
     limited = [retry_delay(RateLimited("slow", provider="p", retry_after=7.0), 3.0, 5) for _ in range(200)]
     assert all(7.0 <= d <= 7.0 * (1 + JITTER) for d in limited)
+
+
+def test_a_converging_cube_reads_a_fresh_fleet_view_and_backs_off_to_the_poll_interval() -> None:
+    from cube_operator.controllers.cube import CONVERGING_LIST_AGE, fleet_view_age
+
+    assert fleet_view_age(30.0, None) == 30.0  # steady: one list per poll interval
+    assert fleet_view_age(30.0, 0.0) == CONVERGING_LIST_AGE  # just created
+    assert fleet_view_age(30.0, 20.0) == 5.0  # a quarter of the time it has converged
+    assert fleet_view_age(30.0, 600.0) == 30.0  # stuck: no more lists than when steady
+    assert fleet_view_age(1.0, 0.0) == 1.0  # never older than the poll interval allows

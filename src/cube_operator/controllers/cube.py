@@ -58,6 +58,18 @@ CREATE_GRACE_SECONDS = 120.0
 # Deployment progress (providers with a progress call) is read at most this often per Cube:
 # every call counts against the provider's limit, and a callback reports the end at once.
 PROGRESS_SECONDS = 5.0
+# A converging Cube (just created, powering on or off) reads a fleet view at most this old
+# at first, the bound growing with how long it has converged, up to the poll interval: the
+# last of a thousand creates shows Ready seconds after its VM boots instead of at the next
+# list, and a VM stuck in a state does not keep the fleet listed every two seconds.
+CONVERGING_LIST_AGE = 2.0
+
+
+def fleet_view_age(poll_interval: float, converging_for: float | None) -> float:
+    """How old a fleet view a Cube may act on: ``converging_for`` is None when it is steady."""
+    if converging_for is None:
+        return poll_interval
+    return min(poll_interval, max(CONVERGING_LIST_AGE, converging_for / 4))
 CHILD_PLURALS = frozenset({"snapshots", "restores", "tcpmappings", "domains"})
 
 
@@ -141,6 +153,7 @@ class CubeReconciler(Reconciler):
         self.seen_provider_event: str | None = None
         self.progress_at = 0.0  # when deployment progress was last read
         self.details_of: str | None = None  # the VM get_vm was asked about for list-row gaps
+        self.converging_since: float | None = None  # monotonic; None while steady
 
     # --- the pass ---------------------------------------------------------------------
     async def reconcile_spec(self, obj: dict[str, Any], spec: CubeSpec) -> float:
@@ -153,7 +166,12 @@ class CubeReconciler(Reconciler):
                                       gpus=spec.gpus is not None)
             if ignored:
                 return await self.on_invalid_spec(obj, "; ".join(ignored))
-        return await self.reconcile_with(session, obj, spec)
+        delay = await self.reconcile_with(session, obj, spec)
+        if delay > CONVERGING_DELAY:
+            self.converging_since = None
+        elif self.converging_since is None:
+            self.converging_since = time.monotonic()
+        return delay
 
     @staticmethod
     def check_capabilities(session: ProviderSession, spec: CubeSpec) -> None:
@@ -265,7 +283,9 @@ class CubeReconciler(Reconciler):
                 session.fleet.put(await session.provider.get_vm(vm_id))
             except NotFound:
                 session.fleet.forget(vm_id)
-        fleet = await session.fleet.get(max_age=session.poll_interval)
+        since = self.converging_since
+        fleet = await session.fleet.get(max_age=fleet_view_age(
+            session.poll_interval, None if since is None else time.monotonic() - since))
         observed = fleet.get(vm_id)
         if observed is None or observed.state == VMState.DELETED:
             return await self.handle_missing(session, obj, vm_id)
