@@ -1,17 +1,12 @@
-"""End-to-end harness: the API emulator, the Krova simulator, the real operator process,
-and real /usr/bin/kubectl. Nothing of ours is mocked."""
+"""End-to-end harness: a real kube-apiserver (or the API emulator), the Krova simulator,
+the real operator process, and real /usr/bin/kubectl. Nothing of ours is mocked."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from cloudsim.testing import running_simulator
-from cube_operator.api import KINDS
-from cube_operator.api.crds import crd_for
-from kubeapi.testing import running_emulator
 from support.e2e import (
     API_KEY,
     SPACE_ID,
@@ -19,6 +14,7 @@ from support.e2e import (
     Cluster,
     Krova,
     Operator,
+    cluster_with_crds,
     namespace_with_credentials,
     provider_config,
 )
@@ -26,21 +22,9 @@ from support.e2e import (
 
 @pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    if os.environ.get("CUBE_E2E_APISERVER") == "real":
-        from support.realkube import running_realkube
-
-        with running_realkube(tmp_path_factory.mktemp("realkube")) as real:
-            c = Cluster(kubeconfig=Path(real.kubeconfig), url=real.url)
-            c.apply([crd_for(info) for info in KINDS])
-            for info in KINDS:
-                c.kubectl("wait", "--for=condition=Established", f"crd/{info.crd_name}", "--timeout=30s")
-            yield c
-        return
-    with running_emulator(tmp_path_factory.mktemp("kube")) as emulator:
-        c = Cluster(kubeconfig=Path(emulator.kubeconfig), url=emulator.url)
-        c.apply([crd_for(info) for info in KINDS])
-        for info in KINDS:
-            c.kubectl("wait", "--for=condition=Established", f"crd/{info.crd_name}", "--timeout=30s")
+    """A real kube-apiserver when .tools/bin/realkube is built (CUBE_E2E_APISERVER=emulator
+    for the emulator), shared by the Krova modules of the package."""
+    with cluster_with_crds(tmp_path_factory.mktemp("kube")) as c:
         yield c
 
 

@@ -7,6 +7,7 @@ import hmac
 import json
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,9 +15,6 @@ import pytest
 import yaml
 
 from cloudsim.testing import running_simulator
-from cube_operator.api import KINDS
-from cube_operator.api.crds import crd_for
-from kubeapi.testing import running_emulator
 from support.e2e import (
     API_KEY,
     SPACE_ID,
@@ -24,6 +22,7 @@ from support.e2e import (
     Cluster,
     Krova,
     Operator,
+    cluster_with_crds,
     condition,
     cube_manifest,
     namespace_with_credentials,
@@ -71,10 +70,9 @@ def test_metrics_show_reconciles_requests_readiness(cluster: Cluster, krova: Kro
 
 
 @pytest.fixture()
-def ha_cluster(tmp_path: Path) -> Cluster:
-    with running_emulator(tmp_path / "kube") as emulator:
-        cluster = Cluster(kubeconfig=Path(emulator.kubeconfig), url=emulator.url)
-        crds = [crd_for(info) for info in KINDS]
+def ha_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with cluster_with_crds(tmp_path / "kube") as cluster:
+        crds = []
         for path in sorted((MANIFESTS / "crds").glob("kopf.dev_*.yaml")):
             crds.extend(yaml.safe_load_all(path.read_text()))
         cluster.apply(crds)

@@ -24,6 +24,18 @@ KUBECTL = "/usr/bin/kubectl"
 API_KEY = "kro_e2e_" + "0123456789abcdef"
 SPACE_ID = "sp_e2e"
 TIME_SCALE = 20.0  # Krova's 60 s rate-limit window becomes 3 s
+OPERATOR_AGENTS = ("kopf/", "cube-operator")  # kopf's own client, and ours (controllers/_kube.py)
+
+
+def real_apiserver() -> bool:
+    """Whether e2e clusters are a real kube-apiserver (.tools/bin/realkube): by default when
+    the binary is there; CUBE_E2E_APISERVER=emulator or =real chooses (real fails if missing)."""
+    from support.realkube import REALKUBE
+
+    choice = os.environ.get("CUBE_E2E_APISERVER", "")
+    if choice not in ("", "real", "emulator"):
+        raise ValueError(f"CUBE_E2E_APISERVER={choice!r}: expected real or emulator")
+    return choice == "real" or (choice == "" and REALKUBE.exists())
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2,
@@ -49,6 +61,33 @@ def _healthy(port: int) -> bool:
 class Cluster:
     kubeconfig: Path
     url: str
+    #: Where a real API server writes its audit log (support.realkube.audit_args); None
+    #: for the emulator, which keeps its own request log (GET /_emulator/requests).
+    audit_dir: Path | None = None
+
+    @property
+    def real(self) -> bool:
+        return self.audit_dir is not None
+
+    def operator_calls(self) -> list[dict[str, Any]]:
+        """Every request the operator process made (user agent kopf/* or cube-operator*), as
+        {verb, group, resource, subresource, namespace, user_agent, code}, from the
+        emulator's request log or the real API server's audit log."""
+        if self.audit_dir is None:
+            records = httpx.get(f"{self.url}/_emulator/requests", timeout=30).json()
+        else:
+            from support.realkube import audit_events
+
+            records = []
+            for event in audit_events(self.audit_dir):
+                ref = event.get("objectRef") or {}
+                records.append({
+                    "verb": event.get("verb", ""), "group": ref.get("apiGroup", ""),
+                    "resource": ref.get("resource", ""), "subresource": ref.get("subresource", ""),
+                    "namespace": ref.get("namespace", ""), "user_agent": event.get("userAgent", ""),
+                    "code": (event.get("responseStatus") or {}).get("code"),
+                })
+        return [r for r in records if r["resource"] and r["user_agent"].startswith(OPERATOR_AGENTS)]
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -85,14 +124,24 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster_with_crds(tmp_dir: Path) -> Iterator[Cluster]:
-    """An API emulator of its own with every CRD established (a provider's e2e module)."""
+def cluster_with_crds(tmp_dir: Path, *, emulator: bool | None = None) -> Iterator[Cluster]:
+    """An API server of its own with every CRD established: a real kube-apiserver when
+    real_apiserver() (every request of its admin user audited, see Cluster.operator_calls),
+    else the emulator; ``emulator=True`` asks for the emulator (its fault endpoints)."""
     from cube_operator.api import KINDS
     from cube_operator.api.crds import crd_for
-    from kubeapi.testing import running_emulator
 
-    with running_emulator(tmp_dir) as emulator:
-        cluster = Cluster(kubeconfig=Path(emulator.kubeconfig), url=emulator.url)
+    with contextlib.ExitStack() as stack:
+        if not emulator and real_apiserver():
+            from support.realkube import ADMIN_USER, audit_args, running_realkube
+
+            kube = stack.enter_context(running_realkube(tmp_dir, *audit_args(tmp_dir, [ADMIN_USER])))
+            cluster = Cluster(kubeconfig=kube.kubeconfig, url=kube.url, audit_dir=Path(tmp_dir))
+        else:
+            from kubeapi.testing import running_emulator
+
+            emu = stack.enter_context(running_emulator(tmp_dir))
+            cluster = Cluster(kubeconfig=Path(emu.kubeconfig), url=emu.url)
         cluster.apply([crd_for(info) for info in KINDS])
         for info in KINDS:
             cluster.kubectl("wait", "--for=condition=Established", f"crd/{info.crd_name}", "--timeout=30s")

@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 REALKUBE = ROOT / ".tools" / "bin" / "realkube"
 HELM = ROOT / ".tools" / "bin" / "helm"
 KUBECTL = "/usr/bin/kubectl"
+#: The admin identity of realkube's kubeconfig (client certificate and admin.token).
+ADMIN_USER = "realkube-admin"
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
 
