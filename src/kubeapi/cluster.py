@@ -333,8 +333,9 @@ class Cluster:
             raise errors.bad_request(f"error decoding patch: {e}") from None
         if ctype == APPLY:
             if not field_manager:
-                raise errors.bad_request("PATCH, application/apply-patch+yaml requests must "
-                                         "have the fieldManager query parameter set")
+                # As kube-apiserver's PatchOptions validation says it: 422, not 400.
+                raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.Cause(
+                    "FieldValueRequired", "Required value: is required for apply patch", "fieldManager")])
             self._check_type_meta(rt, version, patch)
             if not patch.get("apiVersion") or not patch.get("kind"):
                 raise errors.bad_request("apiVersion and kind must be set in an apply request")
@@ -404,6 +405,9 @@ class Cluster:
             new = copy.deepcopy(current)
             new["metadata"]["deletionTimestamp"] = rfc3339()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
+            if rt.has_generation:
+                # kube-apiserver counts the graceful deletion as a change of the object.
+                new["metadata"]["generation"] = int(new["metadata"].get("generation") or 1) + 1
             if rt is self.namespaces:
                 new.setdefault("status", {})["phase"] = "Terminating"
             if rt is self.crds:

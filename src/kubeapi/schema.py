@@ -16,6 +16,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -119,6 +120,23 @@ def apply_defaults(value: Any, schema: Schema | None) -> None:
 _ABSENT = object()
 
 
+#: Set while the structural pass of validate() runs: rules are evaluated only after it passes.
+_STRUCTURAL_ONLY: ContextVar[bool] = ContextVar("structural_only", default=False)
+#: Schema errors after which kube-apiserver does not evaluate CEL rules, and its cause saying so.
+_BLOCKING = frozenset({"FieldValueRequired", "FieldValueNotSupported", "FieldValueTypeInvalid"})
+RULES_NOT_CHECKED = Cause("FieldValueInvalid", "Invalid value: null: some validation rules were not "
+                          "checked because the object was invalid; correct the existing errors to "
+                          "complete validation", "<nil>")
+
+
+def _has_rules(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return "x-kubernetes-validations" in schema or any(_has_rules(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_rules(v) for v in schema)
+    return False
+
+
 def validate(obj: Any, schema: Schema | None, old: Any = _ABSENT) -> list[Cause]:
     """Validate a whole object; pass ``old`` on update (ratcheting and transition rules)."""
     if schema is None:
@@ -135,6 +153,16 @@ def validate(obj: Any, schema: Schema | None, old: Any = _ABSENT) -> list[Cause]
     props = root_schema.get("properties")
     if isinstance(props, dict):
         root_schema["properties"] = {k: v for k, v in props.items() if k not in _ROOT_KEEP}
+    # As kube-apiserver (apiextensions' hasBlockingErr): the schema first; CEL rules are not
+    # evaluated on an object with a missing, unsupported or wrongly typed value.
+    token = _STRUCTURAL_ONLY.set(True)
+    try:
+        _validate(body, root_schema, "", old_body, causes)
+    finally:
+        _STRUCTURAL_ONLY.reset(token)
+    if any(c.reason in _BLOCKING for c in causes):
+        return causes + ([RULES_NOT_CHECKED] if _has_rules(root_schema) else [])
+    causes = []
     _validate(body, root_schema, "", old_body, causes)
     return causes
 
@@ -382,7 +410,7 @@ def _validate_object(value: dict[str, Any], schema: Schema, path: str, where: st
 def _validate_rules(value: Any, schema: Schema, path: str, old: Any,
                     causes: list[Cause]) -> None:
     rules = schema.get("x-kubernetes-validations")
-    if not isinstance(rules, list):
+    if not isinstance(rules, list) or _STRUCTURAL_ONLY.get():
         return
     for rule in rules:
         if not isinstance(rule, dict) or not isinstance(rule.get("rule"), str):
