@@ -41,7 +41,7 @@ def test_backoff_doubles_to_a_cap_with_jitter_and_never_undercuts_retry_after() 
     assert all(7.0 <= d <= 7.0 * (1 + JITTER) for d in limited)
 
 
-def test_a_converging_cube_reads_a_fresh_fleet_view_and_backs_off_to_the_poll_interval() -> None:
+def test_a_converging_cube_acts_on_a_fresh_observation_and_backs_off_to_the_poll_interval() -> None:
     from cube_operator.controllers.cube import CONVERGING_LIST_AGE, fleet_view_age
 
     assert fleet_view_age(30.0, None) == 30.0  # steady: one list per poll interval

@@ -58,15 +58,16 @@ CREATE_GRACE_SECONDS = 120.0
 # Deployment progress (providers with a progress call) is read at most this often per Cube:
 # every call counts against the provider's limit, and a callback reports the end at once.
 PROGRESS_SECONDS = 5.0
-# A converging Cube (just created, powering on or off) reads a fleet view at most this old
-# at first, the bound growing with how long it has converged, up to the poll interval: the
-# last of a thousand creates shows Ready seconds after its VM boots instead of at the next
-# list, and a VM stuck in a state does not keep the fleet listed every two seconds.
+# A converging Cube (just created, powering on or off) acts on an observation of its VM at
+# most this old at first (a GET of that VM when the fleet's list is older), the bound growing
+# with how long it has converged, up to the poll interval: the last of a thousand creates
+# shows Ready seconds after its VM boots instead of at the next list, and a VM stuck in a
+# state is soon left to the fleet's list again.
 CONVERGING_LIST_AGE = 2.0
 
 
 def fleet_view_age(poll_interval: float, converging_for: float | None) -> float:
-    """How old a fleet view a Cube may act on: ``converging_for`` is None when it is steady."""
+    """How old an observation of its VM a Cube may act on (``converging_for``: None when steady)."""
     if converging_for is None:
         return poll_interval
     return min(poll_interval, max(CONVERGING_LIST_AGE, converging_for / 4))
@@ -283,10 +284,20 @@ class CubeReconciler(Reconciler):
                 session.fleet.put(await session.provider.get_vm(vm_id))
             except NotFound:
                 session.fleet.forget(vm_id)
-        since = self.converging_since
-        fleet = await session.fleet.get(max_age=fleet_view_age(
-            session.poll_interval, None if since is None else time.monotonic() - since))
+        fleet = await session.fleet.get(max_age=session.poll_interval)
         observed = fleet.get(vm_id)
+        since = self.converging_since
+        if since is not None and observed is not None:
+            now = time.monotonic()
+            if now - session.fleet.observed_at(vm_id) > fleet_view_age(session.poll_interval, now - since):
+                # Converging: this VM only, not the fleet's list (1,000 Cubes booting at
+                # once would keep the whole list in flight).
+                try:
+                    observed = await session.provider.get_vm(vm_id)
+                    session.fleet.put(observed)
+                except NotFound:
+                    session.fleet.forget(vm_id)
+                    observed = None
         if observed is None or observed.state == VMState.DELETED:
             return await self.handle_missing(session, obj, vm_id)
         return await self.converge(session, obj, spec, observed)
