@@ -93,3 +93,32 @@ async def test_a_pass_that_waits_for_a_rate_limit_lends_its_slot() -> None:
     await asyncio.gather(loop_a, loop_b)
     assert order == ["a starts", "b runs", "a sent"]
     assert slots._value == 1  # every slot given back
+
+
+async def test_a_pass_whose_provider_turn_came_sends_without_queueing_for_a_slot() -> None:
+    # One slot: A lends it while waiting for the provider's budget; B takes it and is still
+    # running when A's turn comes. A sends at once (its reserved send time must not be
+    # wasted) instead of waiting for B; the slot is given back exactly once.
+    slots, stop = asyncio.Semaphore(1), Stop()
+    order: list[str] = []
+
+    async def a() -> float:
+        order.append("a waits for its turn")
+        await waiting(asyncio.sleep, 0.1)
+        order.append("a sends")
+        return 3600.0
+
+    async def b() -> float:
+        order.append("b runs")
+        await asyncio.sleep(0.3)
+        order.append("b ends")
+        return 3600.0
+
+    loop_a = asyncio.create_task(run_daemon_loop("Cube", a, asyncio.Event(), stop, logging.getLogger(), slots=slots))
+    await asyncio.sleep(0.02)
+    loop_b = asyncio.create_task(run_daemon_loop("Cube", b, asyncio.Event(), stop, logging.getLogger(), slots=slots))
+    await asyncio.sleep(0.5)
+    stop.event.set()
+    await asyncio.gather(loop_a, loop_b)
+    assert order == ["a waits for its turn", "b runs", "a sends", "b ends"]
+    assert slots._value == 1

@@ -160,14 +160,20 @@ class ReconcileSlot:
 
     @contextlib.asynccontextmanager
     async def lent(self) -> AsyncIterator[None]:
+        """Give the slot back for the wait; after it, take one again only if one is free.
+        A pass whose provider turn has come sends at once rather than queue for a slot: its
+        send time was reserved in the provider's budget, and a late send wastes that budget
+        for good (a sliding window counts from the send). So the bound K is exceeded only by
+        passes the provider budgets admitted, and only until they end."""
         if self.held:
             self.held = False
             self.slots.release()
         try:
             yield
         finally:
-            await self.slots.acquire()  # if cancelled here, held stays False: nothing to give back
-            self.held = True
+            if not self.slots.locked():
+                await self.slots.acquire()  # free: returns without suspending
+                self.held = True
 
 
 def jittered(delay: float) -> float:

@@ -529,6 +529,12 @@ class ProviderHTTP:
                 if limited:
                     reservations, slept = await self._wait_for_slots(budgets, method, route, waited)
                     waited += slept
+                # The turn is for an unsent call: given back as it is sent, not when its
+                # answer comes, or one account's calls would go out two per round trip and
+                # leave most of a window it alone uses empty.
+                for gate in turns:
+                    gate.release()
+                turns.clear()
 
                 started = time.perf_counter()
                 try:

@@ -139,6 +139,9 @@ class RateLimiter:
         self._blocked_until = -math.inf
         self._server_remaining: int | None = None
         self._server_reset_at = -math.inf
+        # Whether, when the server last said how many were left, our own sends in the window
+        # were as many as the limit (its count is then ours, not another client's).
+        self._server_spent_by_us = False
 
     def __repr__(self) -> str:
         return f"RateLimiter(limit={self.limit}, period={self.period})"
@@ -171,11 +174,12 @@ class RateLimiter:
         if self._server_remaining is not None and slot < self._server_reset_at:
             if self._server_remaining > 0:
                 uses_credit = True
-            elif len(self._slots) < self.limit:
+            elif not self._server_spent_by_us:
                 # Someone else (another client at this address) spent the window: wait for
-                # the server's reset. When our own sends fill it, the window slot above is
-                # already when the oldest of them leaves, which is all a sliding window asks
-                # (a reset that counts until every call has left would waste most of it).
+                # the server's reset. When our own sends filled it, the window slot above is
+                # when the oldest of them leaves, which is all a sliding window asks (a reset
+                # that counts until every call has left would waste most of it) — also once
+                # that oldest has left our view, while the server's "0 left" still stands.
                 slot = self._server_reset_at
         return slot, uses_credit
 
@@ -274,3 +278,6 @@ class RateLimiter:
             seen = min(seen, self._server_remaining)
         self._server_remaining = seen
         self._server_reset_at = reset_at
+        horizon = now - self.period
+        ours = sum(1 for r in self._slots if r.at > horizon and (r.done or r.at <= now))
+        self._server_spent_by_us = ours >= self.limit

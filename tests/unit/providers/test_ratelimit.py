@@ -263,3 +263,19 @@ async def test_answers_read_out_of_order_do_not_bring_back_spent_credits(clock: 
     limiter.observe_server(remaining=0, reset_in=30.0)
     limiter.observe_server(remaining=1, reset_in=30.0)
     assert limiter.peek_delay() == pytest.approx(30.0)
+
+
+async def test_a_window_we_filled_opens_when_our_oldest_leaves_though_the_server_said_none_left(
+        clock: Any) -> None:
+    # The server's "0 left, reset when every logged call has left" still stands after our
+    # oldest send has left the sliding window: the next send goes then, not at the reset.
+    limiter = RateLimiter(10, 60.0, clock=clock, sleep=clock.sleep)
+    start = clock.now
+    for _ in range(10):
+        await limiter.acquire()
+        clock.now += 1.0
+    limiter.observe_server(remaining=0, reset_in=60.0)  # at start + 10: resets at start + 70
+    clock.now = start + 60.5
+    assert limiter.peek_delay() == 0.0
+    await limiter.acquire()
+    assert clock.now == pytest.approx(start + 60.5)
