@@ -31,7 +31,7 @@ from .patch import (
 from .resources import Obj, Registry, ResourceType
 from .schema import apply_defaults, prune, validate
 from .selectors import FieldSelector, LabelSelector, field_value
-from .store import Event, Store
+from .store import Event, Store, TooOld
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -58,6 +58,11 @@ class ListResult:
     resource_version: str
     continue_token: str | None = None
     remaining: int | None = None
+
+
+#: Kinds whose DELETE answers the deleted object even when it is removed at once (their
+#: kube-apiserver registries set ReturnDeletedObject); the others answer a Success Status.
+RETURNS_DELETED_OBJECT = {("", "pods"), ("", "services"), ("", "serviceaccounts")}
 
 
 def _strip_meta(obj: Obj, *keys: str) -> Obj:
@@ -290,7 +295,8 @@ class Cluster:
             if added:
                 causes.append(Cause("FieldValueForbidden", "Forbidden: no new finalizers can be "
                                     "added if the object is being deleted, found new finalizers "
-                                    f"{json.dumps(added)}", "metadata.finalizers"))
+                                    f"[]string{{{', '.join(json.dumps(f) for f in added)}}}",
+                                    "metadata.finalizers"))
         causes += rt.strategy.validate(new, old)
         if rt.custom:
             causes += validate(new, rt.schema(version), old)
@@ -311,7 +317,9 @@ class Cluster:
                 self._has_spec_finalizers(rt, stored):
             final = self.store.remove(rt.key, stored)
             self._after_remove(rt, final)
-            return WriteResult(self.render(rt, version, final), False, warnings)
+            # The answer is the object as updated, with the resourceVersion it had before
+            # (kube-apiserver's deleteWithoutFinalizers), not the deletion's.
+            return WriteResult(self.render(rt, version, stored), False, warnings)
         self.store.update(rt.key, stored, current)
         self._after_write(rt, stored)
         return WriteResult(self.render(rt, version, stored), False, warnings)
@@ -424,6 +432,24 @@ class Cluster:
         self._after_remove(rt, final)
         return self.render(rt, version, final)
 
+    @staticmethod
+    def delete_answer(rt: ResourceType, deleted: Obj) -> Obj:
+        """What a DELETE answers, given what :meth:`delete` returned: kube-apiserver returns
+        the object when the deletion is graceful (finalizers: it has a deletionTimestamp) or
+        for the few kinds whose registry sets ReturnDeletedObject, and otherwise, for an
+        object removed at once, a ``Status`` of ``Success``."""
+        meta = deleted.get("metadata") or {}
+        if meta.get("deletionTimestamp") or (rt.group, rt.plural) in RETURNS_DELETED_OBJECT:
+            return deleted
+        details: dict[str, Any] = {"name": meta.get("name", "")}
+        if rt.group:
+            details["group"] = rt.group
+        details["kind"] = rt.plural
+        if meta.get("uid"):
+            details["uid"] = meta["uid"]
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": details}
+
     def delete_collection(self, rt: ResourceType, version: str, ns: str | None,
                           labels: LabelSelector, fields: FieldSelector,
                           options: dict[str, Any] | None = None, *,
@@ -521,6 +547,8 @@ class Cluster:
             clash = self.registry.get(served.group, served.plural)
             if clash is not None and not clash.custom:
                 return  # never shadow a built-in
+            if existing is None:
+                self.store.start_window(served.key)
             self.registry.add(served)
 
     def _after_remove(self, rt: ResourceType, final: Obj) -> None:
@@ -551,8 +579,9 @@ class Cluster:
             fields.matches(lambda path: field_value(obj, path))
 
     def list(self, rt: ResourceType, version: str, ns: str | None, labels: LabelSelector,
-             fields: FieldSelector, *, limit: int = 0, continue_token: str | None = None
-             ) -> ListResult:
+             fields: FieldSelector, *, limit: int = 0, continue_token: str | None = None,
+             exact_rv: int | None = None) -> ListResult:
+        """A list; with ``exact_rv`` (``resourceVersionMatch=Exact``) as of that RV."""
         self.check_field_selector(rt, fields)
         start: tuple[str, str] | None = None
         list_rv = self.store.rv
@@ -567,7 +596,16 @@ class Cluster:
                 raise errors.expired("The provided continue parameter is too old to display a "
                                      "consistent list result. You can start a new list without "
                                      "the continue parameter.")
-        stored = self.store.objects(rt.key, ns if rt.namespaced and ns else None)
+        in_ns = ns if rt.namespaced and ns else None
+        if exact_rv is not None and not continue_token:
+            try:
+                stored = self.store.objects_at(rt.key, exact_rv, in_ns)
+            except TooOld:
+                raise errors.expired("The resourceVersion for the provided list is too old.") \
+                    from None
+            list_rv = exact_rv
+        else:
+            stored = self.store.objects(rt.key, in_ns)
         items: list[Obj] = []
         last: tuple[str, str] | None = None
         remaining = 0
@@ -588,7 +626,8 @@ class Cluster:
         if limit and remaining and last is not None:
             token = base64.urlsafe_b64encode(json.dumps(
                 {"rv": list_rv, "ns": last[0], "name": last[1]}).encode()).decode()
-        return ListResult(items, str(self.store.rv), token, remaining if token else None)
+        return ListResult(items, str(self.store.rv if exact_rv is None else list_rv), token,
+                          remaining if token else None)
 
     # -- watch support ---------------------------------------------------------------------------
 

@@ -24,6 +24,9 @@ from .watch import serve_watch, watch_params
 log = logging.getLogger("kubeapi")
 
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+#: How long a get or list waits for a resourceVersion the store has not reached yet before
+#: answering 504 "Too large resource version" (kube-apiserver's watch cache blocks 3 s).
+FRESHNESS_WAIT = 3.0
 
 
 @dataclass
@@ -283,7 +286,8 @@ class KubeAPIServer:
                                              watch_params(q), rendering, self.bookmark_interval,
                                              log_now, lambda: self._closing)
                 record.verb = "list"
-                return self._list(rt, version, target.namespace, q, rendering)
+                exact = await self._read_resource_version(q, listing=True)
+                return self._list(rt, version, target.namespace, q, rendering, exact)
             if method == "POST":
                 record.verb = "create"
                 body = parse_body(await request.read(), request.content_type)
@@ -308,6 +312,7 @@ class KubeAPIServer:
             sub = None  # namespaces/finalize: an update of spec.finalizers
         if method == "GET":
             record.verb = "get"
+            await self._read_resource_version(q, listing=False)
             obj = cluster.get(rt, version, target.namespace, name)
             return respond(self._one(rt, version, obj, rendering, q), 200, rendering)
         if method == "PUT":
@@ -331,6 +336,9 @@ class KubeAPIServer:
             record.verb = "delete"
             options = await self._delete_options(request)
             obj = cluster.delete(rt, version, target.namespace, name, options, dry_run=dry_run)
+            answer = cluster.delete_answer(rt, obj)
+            if answer is not obj:
+                return respond(answer, 200, rendering)
             return respond(self._one(rt, version, obj, rendering, q), 200, rendering)
         if method == "POST":
             raise errors.method_not_allowed(f"POST on a named {rt.kind} is not allowed")
@@ -377,8 +385,54 @@ class KubeAPIServer:
                     "metadata": obj.get("metadata", {})}
         return obj
 
+    async def _read_resource_version(self, q: Any, *, listing: bool) -> int | None:
+        """Check the ``resourceVersion`` (and, for a list, ``resourceVersionMatch``) of a
+        read as kube-apiserver does: 400 if malformed, 422 for a match without a version,
+        and, for a version the store has not reached, a wait of FRESHNESS_WAIT seconds and
+        then 504 ``Timeout`` (cause ``ResourceVersionTooLarge``). Returns the version to
+        serve the list at for ``resourceVersionMatch=Exact``, else None (the latest)."""
+        raw = q.get("resourceVersion") or ""
+        match = q.get("resourceVersionMatch") or "" if listing else ""
+        if match:
+            why = None
+            if match not in ("Exact", "NotOlderThan"):
+                why = errors.Cause("FieldValueNotSupported", f'Unsupported value: "{match}": '
+                                   'supported values: "Exact", "NotOlderThan"',
+                                   "resourceVersionMatch")
+            elif not raw:
+                why = errors.Cause("FieldValueForbidden", "Forbidden: resourceVersionMatch is "
+                                   "forbidden unless resourceVersion is provided",
+                                   "resourceVersionMatch")
+            elif match == "Exact" and raw == "0":
+                why = errors.Cause("FieldValueForbidden", 'Forbidden: resourceVersionMatch '
+                                   '"exact" is forbidden for resourceVersion "0"',
+                                   "resourceVersionMatch")
+            if why is not None:
+                raise errors.invalid("ListOptions", "meta.k8s.io", "", [why])
+        if not raw:
+            return None
+        try:
+            wanted = int(raw)
+            if wanted < 0:
+                raise ValueError(raw)
+        except ValueError:
+            raise errors.bad_request(
+                f'invalid resource version: resourceVersion: Invalid value: "{raw}": '
+                f'strconv.ParseUint: parsing "{raw}": invalid syntax') from None
+        store = self.cluster.store
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FRESHNESS_WAIT
+        while wanted > store.rv and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if wanted > store.rv:
+            raise errors.APIError(
+                504, "Timeout", f"Timeout: Too large resource version: {wanted}, current: "
+                f"{store.rv}", {"retryAfterSeconds": 1},
+                [errors.Cause("ResourceVersionTooLarge", "Too large resource version")])
+        return wanted if match == "Exact" else None
+
     def _list(self, rt: ResourceType, version: str, namespace: str | None, q: Any,
-              rendering: Rendering) -> web.Response:
+              rendering: Rendering, exact_rv: int | None = None) -> web.Response:
         try:
             limit = int(q.get("limit") or 0)
         except ValueError:
@@ -386,7 +440,8 @@ class KubeAPIServer:
         result = self.cluster.list(rt, version, namespace,
                                    LabelSelector.parse(q.get("labelSelector")),
                                    FieldSelector.parse(q.get("fieldSelector")),
-                                   limit=max(limit, 0), continue_token=q.get("continue"))
+                                   limit=max(limit, 0), continue_token=q.get("continue"),
+                                   exact_rv=exact_rv)
         if rendering.form == "table":
             return respond(build_table(rt, version, result.items,
                                        table_version=rendering.version,

@@ -55,6 +55,10 @@ class Store:
         self._history: deque[Event] = deque()
         self._history_size = max(1, history_size)
         self.compacted_rv = 0  # events at or below this RV may have been dropped
+        #: Per storage key, the resourceVersion its watch window starts at (a custom
+        #: resource's, when its CRD was registered): kube-apiserver's watch cache for a
+        #: resource begins with a list at that moment, so older resourceVersions are 410.
+        self._window_start: dict[StorageKey, int] = {}
         self._watchers: set[Watcher] = set()
 
     # -- reads ---------------------------------------------------------------------------------
@@ -110,6 +114,11 @@ class Store:
 
     def drop_storage(self, key: StorageKey) -> None:
         self._objects.pop(key, None)
+        self._window_start.pop(key, None)
+
+    def start_window(self, key: StorageKey) -> None:
+        """A new resource is served from now on: watches from before now are too old."""
+        self._window_start[key] = self.rv
 
     # -- history and watchers --------------------------------------------------------------------
 
@@ -124,9 +133,29 @@ class Store:
 
     def since(self, key: StorageKey, rv: int) -> Iterator[Event]:
         """Events for ``key`` after ``rv``; raises TooOld if some may have been dropped."""
+        oldest = max(self.compacted_rv, self._window_start.get(key, 0))
+        if rv < oldest:
+            raise TooOld(rv, oldest + 1)
+        return iter([e for e in self._history if e.rv > rv and e.key == key])
+
+    def objects_at(self, key: StorageKey, rv: int, namespace: str | None = None) -> list[Obj]:
+        """The objects of ``key`` as they were at ``rv`` (a list with
+        ``resourceVersionMatch=Exact``), rebuilt by undoing the later events of the history;
+        raises TooOld if some of them may have been dropped."""
         if rv < self.compacted_rv:
             raise TooOld(rv, self.compacted_rv + 1)
-        return iter([e for e in self._history if e.rv > rv and e.key == key])
+        state = dict(self._objects.get(key, {}))
+        for event in reversed(self._history):
+            if event.rv <= rv:
+                break
+            if event.key != key:
+                continue
+            if event.old is None:
+                state.pop(_obj_key(event.obj), None)
+            else:
+                state[_obj_key(event.old)] = event.old
+        keys = sorted(k for k in state if namespace is None or k[0] == namespace)
+        return [state[k] for k in keys]
 
     def subscribe(self, key: StorageKey) -> Watcher:
         w = Watcher(key)

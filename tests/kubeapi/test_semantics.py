@@ -219,7 +219,9 @@ def test_finalizers_and_deletion_timestamp(api: httpx.Client, ns: str) -> None:
     assert api.get(url(ns, "fin")).status_code == 404
     create(api, ns, widget("nofin"))
     r = api.delete(url(ns, "nofin"))
-    assert r.status_code == 200 and r.json()["metadata"]["name"] == "nofin"
+    # Removed at once: a Success Status, as kube-apiserver answers for custom resources.
+    assert r.status_code == 200 and r.json()["status"] == "Success"
+    assert r.json()["details"]["name"] == "nofin"
     assert api.get(url(ns, "nofin")).status_code == 404
 
 
@@ -615,8 +617,10 @@ def test_watch_selectors_transitions_and_namespace_scope(api: httpx.Client) -> N
 
 def test_watch_bookmarks(api: httpx.Client) -> None:
     make_ns(api, "w4")
+    # From a listed resourceVersion: "1" predates the Widget CRD, which is 410 (too old).
+    listed = api.get(url("w4")).json()["metadata"]["resourceVersion"]
     with api.stream("GET", url("w4"), params={"watch": "1", "allowWatchBookmarks": "true",
-                                              "resourceVersion": "1",
+                                              "resourceVersion": listed,
                                               "timeoutSeconds": "1"}) as r:
         events = [json.loads(x) for x in r.iter_lines() if x.strip()]
     bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
@@ -681,3 +685,112 @@ def test_watch_table_rendering(api: httpx.Client) -> None:
         events = [json.loads(x) for x in r.iter_lines() if x.strip()]
     assert events[0]["object"]["kind"] == "Table"
     assert events[0]["object"]["rows"][0]["cells"][:2] == ["t", 3]
+
+
+# ---- found by tests/realkube/test_differential.py (kube-apiserver v1.34 behaves so) ----------
+
+def test_read_resource_version_checks(api: httpx.Client, ns: str,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import kubeapi.server
+
+    monkeypatch.setattr(kubeapi.server, "FRESHNESS_WAIT", 0.2)
+    create(api, ns, widget("rvcheck"))
+    for path in (url(ns), url(ns, "rvcheck")):
+        r = api.get(path, params={"resourceVersion": "999999999"})
+        assert r.status_code == 504, r.text
+        body = r.json()
+        assert body["reason"] == "Timeout" and body["details"]["retryAfterSeconds"] == 1
+        assert body["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+        assert body["message"].startswith("Timeout: Too large resource version: 999999999")
+    current = api.get(url(ns)).json()["metadata"]["resourceVersion"]
+    assert api.get(url(ns), params={"resourceVersion": current}).status_code == 200
+    r = api.get(url(ns), params={"resourceVersion": "abc"})
+    assert r.status_code == 400 and r.json()["reason"] == "BadRequest"
+    for params in ({"resourceVersionMatch": "NotOlderThan"},
+                   {"resourceVersionMatch": "Exact", "resourceVersion": "0"},
+                   {"resourceVersionMatch": "Sometime", "resourceVersion": current}):
+        r = api.get(url(ns), params=params)
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["details"]["kind"] == "ListOptions"
+        assert r.json()["details"]["causes"][0]["field"] == "resourceVersionMatch"
+
+
+def test_list_at_an_exact_resource_version(api: httpx.Client, tmp_path: Any) -> None:
+    make_ns(api, "exact")
+    first = create(api, "exact", widget("x"))["metadata"]["resourceVersion"]
+    second = api.patch(url("exact", "x"), headers=MERGE,
+                       json={"spec": {"size": 2}}).json()["metadata"]["resourceVersion"]
+    create(api, "exact", widget("y"))
+    assert api.delete(url("exact", "x")).status_code == 200
+
+    def at(rv: str) -> dict[str, Any]:
+        r = api.get(url("exact"), params={"resourceVersion": rv, "resourceVersionMatch": "Exact"})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    listed = at(first)
+    assert listed["metadata"]["resourceVersion"] == first
+    assert [(i["metadata"]["name"], i["spec"]["size"]) for i in listed["items"]] == [("x", 1)]
+    assert [(i["metadata"]["name"], i["spec"]["size"]) for i in at(second)["items"]] == [("x", 2)]
+    assert [i["metadata"]["name"] for i in api.get(url("exact")).json()["items"]] == ["y"]
+    # NotOlderThan (the default) is the latest state.
+    latest = api.get(url("exact"), params={"resourceVersion": first}).json()
+    assert [i["metadata"]["name"] for i in latest["items"]] == ["y"]
+
+    from kubeapi.testing import running_emulator
+    with running_emulator(tmp_path, history_size=2) as emu, \
+            httpx.Client(base_url=emu.url, timeout=10) as client:
+        for n in range(4):
+            r = client.post("/api/v1/namespaces/default/configmaps",
+                            json={"metadata": {"name": f"c{n}"}})
+            assert r.status_code == 201
+        r = client.get("/api/v1/namespaces/default/configmaps",
+                       params={"resourceVersion": "1", "resourceVersionMatch": "Exact"})
+        assert r.status_code == 410 and r.json()["reason"] == "Expired"
+
+
+def test_watch_from_before_a_crd_was_registered_is_410(api: httpx.Client) -> None:
+    from kubeapi.testing import widget_crd
+
+    before = api.get("/api/v1/namespaces").json()["metadata"]["resourceVersion"]
+    r = api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                 json=widget_crd(group="window.test"))
+    assert r.status_code == 201, r.text
+    path = "/apis/window.test/v1/widgets"
+    with api.stream("GET", path, params={"watch": "1", "resourceVersion": before,
+                                         "timeoutSeconds": "1"}) as stream:
+        events = [json.loads(x) for x in stream.iter_lines() if x.strip()]
+    assert [(e["type"], e["object"]["code"], e["object"]["reason"]) for e in events] == [
+        ("ERROR", 410, "Expired")]
+    listed = api.get(path).json()["metadata"]["resourceVersion"]
+    with api.stream("GET", path, params={"watch": "1", "resourceVersion": listed,
+                                         "timeoutSeconds": "1"}) as stream:
+        assert [x for x in stream.iter_lines() if x.strip()] == []
+
+
+def test_delete_answers(api: httpx.Client, ns: str) -> None:
+    # Removed at once: a Success Status for most kinds (custom resources included) ...
+    created = api.post(f"/api/v1/namespaces/{ns}/configmaps",
+                       json={"metadata": {"name": "gone"}}).json()
+    r = api.delete(f"/api/v1/namespaces/{ns}/configmaps/gone")
+    assert r.status_code == 200
+    assert r.json() == {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Success", "details": {
+                            "name": "gone", "kind": "configmaps",
+                            "uid": created["metadata"]["uid"]}}
+    # ... the object itself for a few (ReturnDeletedObject in kube-apiserver).
+    api.post(f"/api/v1/namespaces/{ns}/serviceaccounts", json={"metadata": {"name": "gone"}})
+    r = api.delete(f"/api/v1/namespaces/{ns}/serviceaccounts/gone")
+    assert r.status_code == 200 and r.json()["kind"] == "ServiceAccount"
+    # A graceful deletion (finalizers) answers the object, being deleted; removing the last
+    # finalizer answers the object as updated, with the resourceVersion it had.
+    body = widget("held")
+    body["metadata"]["finalizers"] = ["example.test/hold"]
+    create(api, ns, body)
+    deleting = api.delete(url(ns, "held")).json()
+    assert deleting["kind"] == "Widget" and deleting["metadata"]["deletionTimestamp"]
+    r = api.patch(url(ns, "held"), headers=MERGE, json={"metadata": {"finalizers": None}})
+    assert r.status_code == 200
+    assert r.json()["metadata"]["resourceVersion"] == deleting["metadata"]["resourceVersion"]
+    assert "finalizers" not in r.json()["metadata"]
+    assert api.get(url(ns, "held")).status_code == 404
