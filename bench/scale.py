@@ -223,6 +223,10 @@ class Env:
                                              "--rate-limit", str(rate_limit)], self.workdir)
         match = self.simulator.wait_for_line(r"listening on (http://\S+) \(admin (http://\S+)\)", 30)
         self.sim_url, self.admin_url = match.group(1), match.group(2)
+        # One Krova region is one server, whose pool of SSH host ports (30000..32767 by
+        # default) would leave every Cube past the 2,768th in `error`: widen it.
+        httpx.put(f"{self.admin_url}/config", json={"host_port_min": 1024, "host_port_max": 65535},
+                  timeout=10).raise_for_status()
         config = httpx.get(f"{self.admin_url}/config", timeout=10).json()
         assert config["rate_limit"] == rate_limit, config
 

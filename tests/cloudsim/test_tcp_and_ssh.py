@@ -136,6 +136,10 @@ async def test_host_port_pool_exhaustion_is_503(
     await api.delete(f"/cubes/{cube['id']}/tcp-mappings/{first.json()['tcpMapping']['id']}")
     again = await api.post(f"/cubes/{cube['id']}/tcp-mappings", json={"cubePort": 8080})
     assert again.status_code == 201 and again.json()["tcpMapping"]["hostPort"] == 31001
+    # A pool widened downwards at runtime hands out its new lowest port.
+    await admin.put("/config", json={"host_port_min": 30990})
+    lower = await api.post(f"/cubes/{cube['id']}/tcp-mappings", json={"cubePort": 9090})
+    assert lower.status_code == 201 and lower.json()["tcpMapping"]["hostPort"] == 30990
 
 
 async def test_ssh_port_change(api: httpx.AsyncClient, admin: httpx.AsyncClient) -> None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import random
@@ -164,6 +165,7 @@ class KrovaEngine:
         self.domains: dict[str, Domain] = {}
         self.webhooks: dict[str, Webhook] = {}
         self._used_ports: dict[str, set[int]] = {}  # server domain -> host ports in use
+        self._lowest_free_hint: dict[str, int] = {}  # server domain -> no port below it is free
         self._ssh_pending: set[str] = set()  # cube ids with an SSH port change running
         self._tasks: set[asyncio.Task[None]] = set()
         self._seq = 0
@@ -256,14 +258,21 @@ class KrovaEngine:
 
     def _allocate_port(self, server: str) -> int:
         used = self._used_ports.setdefault(server, set())
-        for candidate in range(self.settings.host_port_min, self.settings.host_port_max + 1):
+        # The lowest free port, found from the lowest one that may be free: a scan from the
+        # pool's start would cost O(ports in use) per allocation with thousands of Cubes.
+        # (The wrap-around covers a pool whose bounds were changed at runtime.)
+        low, high = self.settings.host_port_min, self.settings.host_port_max
+        start = min(max(low, self._lowest_free_hint.get(server, 0)), high + 1)
+        for candidate in itertools.chain(range(start, high + 1), range(low, start)):
             if candidate not in used:
                 used.add(candidate)
+                self._lowest_free_hint[server] = candidate + 1
                 return candidate
         raise ApiError(503, "No host ports available on this server")
 
     def _release_port(self, server: str, host_port: int) -> None:
         self._used_ports.get(server, set()).discard(host_port)
+        self._lowest_free_hint[server] = min(self._lowest_free_hint.get(server, host_port), host_port)
 
     # ---- lookups -----------------------------------------------------------------------
 
