@@ -70,6 +70,7 @@ async def test_an_api_outage_is_one_warning_per_object_without_a_traceback(caplo
 
     from cube_operator.controllers._common import run_daemon_loop
     from cube_operator.controllers._kube import KubeError
+    from cube_operator.controllers._runtime import Kick
 
     class Stop:
         def __init__(self) -> None:
@@ -94,11 +95,12 @@ async def test_an_api_outage_is_one_warning_per_object_without_a_traceback(caplo
             raise outcome
         return 0.0
 
-    kick = asyncio.Event()
+    class NoSleep(Kick):
+        async def sleep(self, timeout: float) -> bool:
+            return False  # the loop's sleeps, skipped
+
+    kick = NoSleep()
     logger = logging.getLogger("test.outage")
-    async def no_wait(event: asyncio.Event, timeout: float) -> bool:
-        return False  # the loop's sleeps, skipped
-    monkeypatch.setattr("cube_operator.controllers._common.wait_for_kick", no_wait)
     with caplog.at_level(logging.INFO, logger="test.outage"):
         await run_daemon_loop("Cube", reconcile, kick, stopped, logger)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

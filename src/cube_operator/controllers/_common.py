@@ -28,7 +28,7 @@ from ..providers import (
 )
 from ..providers._http import WHILE_WAITING
 from ._kube import KubeError
-from ._runtime import wait_for_kick
+from ._runtime import Kick
 
 PAUSED_ANNOTATION = "cube-operator.io/paused"
 EXTERNAL_NAME_ANNOTATION = "cube-operator.io/external-name"
@@ -184,13 +184,13 @@ def jittered(delay: float) -> float:
 async def run_daemon_loop(
     kind: str,
     reconcile: Callable[[], Awaitable[float]],
-    kick: asyncio.Event,
+    kick: Kick,
     stopped: Any,
     logger: kopf.Logger | logging.LoggerAdapter[Any],
     woke: Callable[[bool], None] | None = None,
     slots: asyncio.Semaphore | None = None,
 ) -> None:
-    """Reconcile, then sleep until kicked, the returned delay passes, or the daemon stops.
+    """Reconcile, then sleep until kicked or the returned delay passes (a stopped daemon is cancelled).
     ``woke`` hears, before each pass after the first, whether a kick (a change) woke it.
     ``slots`` bounds how many passes run at once across all objects; kicks that arrive
     while a pass waits for a slot or runs are one wake-up (the event coalesces them)."""
@@ -231,15 +231,17 @@ async def run_daemon_loop(
                 logger.exception("reconcile failed; retrying in %.0fs", delay)
         if stopped:
             break
-        stop_waiter = asyncio.ensure_future(stopped.wait())
-        kick_waiter = asyncio.ensure_future(wait_for_kick(kick, jittered(delay)))
+        # No waiter for ``stopped`` while asleep (a task per sleeping object): kopf cancels
+        # a daemon right after setting it (no cancellation_backoff). That cancel, landing in
+        # a sleep, is the stop asked for: end normally, which kopf does not warn about.
         try:
-            await asyncio.wait({stop_waiter, kick_waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in (stop_waiter, kick_waiter):
-                waiter.cancel()
+            kicked = await kick.sleep(jittered(delay))
+        except asyncio.CancelledError:
+            if stopped:
+                break
+            raise
         if woke is not None:
-            woke(kick_waiter.done() and not kick_waiter.cancelled() and bool(kick_waiter.result()))
+            woke(kicked)
 
 
 def is_api_outage(error: BaseException) -> bool:

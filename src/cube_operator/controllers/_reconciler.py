@@ -222,7 +222,12 @@ class Reconciler(ABC):
             "spec": dict(self.live.get("spec", {})),
             "status": dict(self.live.get("status", {}) or {}),
         }
-        return newer(self.written, live)
+        current = newer(self.written, live)
+        if current is live:
+            # The watch has caught up with our last write: keeping the whole object as PATCH
+            # answered it would double what each Cube costs in memory.
+            self.written = None
+        return current
 
     async def patch_status(self, obj: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         status = obj.get("status") or {}

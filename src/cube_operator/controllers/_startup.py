@@ -14,6 +14,7 @@ from ._runtime import Runtime, get_runtime, options, set_runtime
 from ._secretwatch import SecretWatches
 from ._serving import Servers
 from ._sessions import SessionRegistry
+from ._sharedjson import install as share_watch_strings
 
 _servers = Servers()
 KOPF_PREFIX = "kopf.cube-operator.io"
@@ -46,6 +47,10 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.queueing.error_delays = (1, 2, 5, 10, 30, 60)
+    # kopf keeps a worker (task, queue, last body) per object until its events stop for
+    # this long: thousands of Cubes being created at once held thousands of them (5 s).
+    settings.queueing.idle_timeout = 1.0
+    share_watch_strings()  # before the first watch: bodies share their keys
     kube = Kube()
     sessions = SessionRegistry(kube, options.poll_interval, observer=MetricsObserver(),
                                budget_scale=options.budget_scale, allowed_endpoints=options.allowed_endpoints)

@@ -95,20 +95,20 @@ class Capability(StrEnum):
     CREATE_CALLBACK = "create-callback"  # a per-VM callback URL and secret are given at create
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resources:
     vcpu: int
     ram_gb: float
     disk_gb: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Gpus:
     model: str
     count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PortForward:
     """A provider-side forward of ``host:host_port`` to ``vm_port`` inside the VM."""
 
@@ -131,7 +131,8 @@ class Provisioning:
     done: bool = False
 
 
-@dataclass(frozen=True)
+# Slots here and in its parts: the fleet view holds one per VM, ten thousand at a time.
+@dataclass(frozen=True, slots=True)
 class ObservedVM:
     """What the provider says about one VM, in neutral terms."""
 
