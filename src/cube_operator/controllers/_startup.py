@@ -8,7 +8,6 @@ import kopf
 
 from ..metrics import MetricsObserver
 from ._common import FINALIZER
-from ._heap import trim_heap_forever
 from ._kube import Kube
 from ._registry import registry
 from ._runtime import Runtime, get_runtime, options, set_runtime
@@ -18,7 +17,6 @@ from ._sessions import SessionRegistry
 from ._sharedjson import install as share_watch_strings
 
 _servers = Servers()
-_heap_trimmer: asyncio.Task[None] | None = None
 KOPF_PREFIX = "kopf.cube-operator.io"
 
 
@@ -62,18 +60,12 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
                         reconcile_slots=asyncio.Semaphore(max(options.max_concurrent_reconciles, 1))))
     await _servers.start(metrics_port=options.metrics_port, webhook_port=options.webhook_port,
                          host=options.bind_address, webhook_tls=options.webhook_tls)
-    global _heap_trimmer
-    _heap_trimmer = asyncio.create_task(trim_heap_forever(), name="cube-operator heap trimmer")
     logger.info("cube-operator started (poll interval %ss, metrics port %s, webhook port %s)",
                 options.poll_interval, options.metrics_port, options.webhook_port)
 
 
 @kopf.on.cleanup(registry=registry)
 async def shutdown(**_: Any) -> None:
-    global _heap_trimmer
-    if _heap_trimmer is not None:
-        _heap_trimmer.cancel()
-        _heap_trimmer = None
     await _servers.stop()
     await get_runtime().aclose()
     set_runtime(None)
