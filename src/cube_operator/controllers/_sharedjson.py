@@ -22,21 +22,29 @@ import kopf._cogs.clients.api as kopf_api
 SHARED_VALUE_CHARS = 64
 
 
-#: Keys left out wherever they appear (only in metadata and annotations, in our kinds).
-UNREAD_KEYS = frozenset({"managedFields", "kubectl.kubernetes.io/last-applied-configuration"})
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def _shared_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     intern = sys.intern
     return {intern(key): intern(value) if type(value) is str and len(value) <= SHARED_VALUE_CHARS else value
-            for key, value in pairs if key not in UNREAD_KEYS}
+            for key, value in pairs}
 
 
 _decoder = json.JSONDecoder(object_pairs_hook=_shared_object)
 
 
 def loads(text: str | bytes) -> Any:
-    return _decoder.decode(text if isinstance(text, str) else text.decode("utf-8"))
+    """A watch event (``{"type": ..., "object": ...}``), its object without the unread parts."""
+    event = _decoder.decode(text if isinstance(text, str) else text.decode("utf-8"))
+    obj = event.get("object") if isinstance(event, dict) else None
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    if isinstance(meta, dict):  # only there: a label or spec key of that name is kept
+        meta.pop("managedFields", None)
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict):
+            annotations.pop(LAST_APPLIED, None)
+    return event
 
 
 class _SharedJson:
