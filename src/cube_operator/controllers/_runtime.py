@@ -52,7 +52,8 @@ class VMIndex:
     Cube a delivery is about without listing the namespace."""
 
     def __init__(self) -> None:
-        self._by_id: dict[tuple[str, str, str], set[str]] = {}
+        # Names as a tuple: nearly always one, and a set is 216 bytes a Cube.
+        self._by_id: dict[tuple[str, str, str], tuple[str, ...]] = {}
         self._by_cube: dict[tuple[str, str], tuple[str, str, str]] = {}
 
     def put(self, namespace: str, provider_config: str, vm_id: str, cube: str) -> None:
@@ -63,7 +64,9 @@ class VMIndex:
         if old is not None:
             self._discard(old, cube)
         self._by_cube[(namespace, cube)] = key
-        self._by_id.setdefault(key, set()).add(cube)
+        names = self._by_id.get(key, ())
+        if cube not in names:
+            self._by_id[key] = (*names, cube)
 
     def drop(self, namespace: str, cube: str) -> None:
         old = self._by_cube.pop((namespace, cube), None)
@@ -71,11 +74,11 @@ class VMIndex:
             self._discard(old, cube)
 
     def _discard(self, key: tuple[str, str, str], cube: str) -> None:
-        names = self._by_id.get(key)
-        if names is not None:
-            names.discard(cube)
-            if not names:
-                del self._by_id[key]
+        names = tuple(name for name in self._by_id.get(key, ()) if name != cube)
+        if names:
+            self._by_id[key] = names
+        else:
+            self._by_id.pop(key, None)
 
     def lookup(self, namespace: str, provider_config: str, vm_id: str) -> set[str]:
         return set(self._by_id.get((namespace, provider_config, vm_id), ()))
