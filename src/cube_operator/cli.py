@@ -103,6 +103,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def without_kubernetes_client() -> None:
+    """Keep kopf from importing the official ``kubernetes`` client in this process.
+
+    kopf imports it, when installed, only to recognise its model classes handed to
+    ``kopf.adopt()`` and the like, which the operator never does; its generated models
+    cost every replica about 20 MiB of memory. An import of it here fails instead (kopf
+    takes that as "not installed"). Call before kopf is imported; a process that has
+    already imported it keeps it."""
+    sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             print(path)
         return 0
     if args.command == "run":
+        without_kubernetes_client()
         from .operator import env_list, run_operator
 
         run_operator(

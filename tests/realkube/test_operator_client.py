@@ -8,19 +8,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
-from cube_operator.controllers._kube import Kube, KubeError
+from cube_operator.controllers._kube import Kube, KubeError, load_connection
 from support.realkube import REALKUBE, running_realkube
 
 KUBECTL = "/usr/bin/kubectl"
 
 
 def client_for(kubeconfig: Path) -> Kube:
-    configuration = k8s_client.Configuration()
-    k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    return Kube(configuration)
+    return Kube(load_connection(str(kubeconfig)))
 
 
 @pytest.mark.timeout(120)

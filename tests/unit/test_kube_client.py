@@ -6,10 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
-from cube_operator.controllers._kube import Kube
+from cube_operator.controllers._kube import Kube, load_connection
 
 
 async def test_a_token_kubeconfig_sends_its_bearer_token(tmp_path: Path) -> None:
@@ -20,9 +18,7 @@ async def test_a_token_kubeconfig_sends_its_bearer_token(tmp_path: Path) -> None
         "users": [{"name": "sa", "user": {"token": "eyJ.sa-token"}}],
         "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa"}}],
     }))
-    configuration = k8s_client.Configuration()
-    k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    kube = Kube(configuration)
+    kube = Kube(load_connection(str(kubeconfig)))
     try:
         assert kube._headers()["Authorization"] == "Bearer eyJ.sa-token"
     finally:

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
 from cube_operator.api import KINDS
 from cube_operator.api.crds import crd_for
-from cube_operator.controllers._kube import Kube
+from cube_operator.controllers._kube import Kube, load_connection
 from cube_operator.controllers._sessions import SessionRegistry
 from kubeapi.testing import running_emulator
 
@@ -43,9 +41,7 @@ def emulator(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 async def test_reads_are_one_get_and_a_change_is_seen_after_forget(emulator):  # type: ignore[no-untyped-def]
     emu, env = emulator
-    configuration = k8s_client.Configuration()
-    k8s_config.load_kube_config(config_file=str(emu.kubeconfig), client_configuration=configuration)
-    kube = Kube(configuration)
+    kube = Kube(load_connection(str(emu.kubeconfig)))
     registry = SessionRegistry(kube, 30.0)
 
     def gets() -> int:  # ours (kubectl's own GETs of apply and patch left out)

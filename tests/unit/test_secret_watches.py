@@ -9,10 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
-from cube_operator.controllers._kube import Kube, NotFoundError
+from cube_operator.controllers._kube import Kube, NotFoundError, load_connection
 from cube_operator.controllers._secretwatch import SecretWatches
 from kubeapi.testing import running_emulator
 
@@ -45,9 +43,7 @@ def emulator(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 async def test_a_change_reaches_the_listener_within_a_second_and_reads_need_no_get(emulator):  # type: ignore[no-untyped-def]
     emu, env = emulator
-    configuration = k8s_client.Configuration()
-    k8s_config.load_kube_config(config_file=str(emu.kubeconfig), client_configuration=configuration)
-    kube = Kube(configuration)
+    kube = Kube(load_connection(str(emu.kubeconfig)))
     watches = SecretWatches(kube)
     heard: list[str] = []
     try:
