@@ -108,7 +108,7 @@ def without_kubernetes_client() -> None:
 
     kopf imports it, when installed, only to recognise its model classes handed to
     ``kopf.adopt()`` and the like, which the operator never does; its generated models
-    cost every replica about 20 MiB of memory. An import of it here fails instead (kopf
+    cost every replica about 10 MiB of memory. An import of it here fails instead (kopf
     takes that as "not installed"). Call before kopf is imported; a process that has
     already imported it keeps it."""
     sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ handlers read Secrets and ProviderConfigs. The connection is the one kopf logs i
 (the pod's ServiceAccount, else the kubeconfig's current context), the I/O is httpx.
 
 It does not use the official ``kubernetes`` package: importing its generated models costs
-every replica about 20 MiB of memory (cli.py keeps kopf from importing them too).
+every replica about 10 MiB of memory (cli.py keeps kopf from importing them too).
 """
 from __future__ import annotations
 
