@@ -95,6 +95,19 @@ async def test_a_kick_after_the_timer_fired_is_kept_for_the_next_sleep() -> None
     assert await asyncio.wait_for(kick.sleep(3600), 1) is True
 
 
+async def test_a_cancelled_sleep_ends_its_timer_and_a_later_kick_is_kept() -> None:
+    kick = Kick()
+    sleeper = kick.sleep(3600)
+    assert not asyncio.iscoroutine(sleeper)  # a future: a sleeping daemon holds no frame for it
+    waiter = asyncio.ensure_future(asyncio.shield(sleeper))
+    sleeper.cancel()  # what cancelling the awaiting daemon does to the future it awaits
+    await asyncio.gather(waiter, return_exceptions=True)
+    kick.set()  # nobody sleeps: kept
+    assert kick.is_set()
+    assert await asyncio.wait_for(kick.sleep(3600), 1) is True
+    assert kick._timer is None  # the cancelled sleep's timer was cancelled, not left to fire
+
+
 async def test_a_sleeping_loop_holds_no_task_but_its_own() -> None:
     # Ten thousand sleeping Cubes: each sleep must be a future, not extra tasks.
     stop = Stop()

@@ -91,20 +91,24 @@ class Kick:
     """An object's wake-up flag: handlers, the webhook receiver and the poller set it; the
     object's daemon sleeps on it. Kicks while no one sleeps are one wake-up.
 
-    A sleep is one future and one timer, no task: with an ``asyncio.Event``, ``wait_for``
-    and a stop waiter, each of ten thousand sleeping daemons held three more tasks, their
-    contexts and coroutines (about 4 KB a Cube)."""
+    A sleep is one future and one timer: no task and no coroutine of its own. With an
+    ``asyncio.Event``, ``wait_for`` and a stop waiter, each of ten thousand sleeping
+    daemons held three more tasks, their contexts and coroutines."""
 
-    __slots__ = ("_kicked", "_sleeper")
+    __slots__ = ("_kicked", "_sleeper", "_timer")
 
     def __init__(self) -> None:
         self._kicked = False
         self._sleeper: asyncio.Future[bool] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def set(self) -> None:
-        self._kicked = True
-        if self._sleeper is not None and not self._sleeper.done():
-            self._sleeper.set_result(True)
+        sleeper = self._sleeper
+        if sleeper is not None and not sleeper.done():
+            self._end_sleep()
+            sleeper.set_result(True)  # the sleeper takes the kick
+        else:
+            self._kicked = True
 
     def is_set(self) -> bool:
         return self._kicked
@@ -112,29 +116,31 @@ class Kick:
     def clear(self) -> None:
         self._kicked = False
 
-    async def sleep(self, timeout: float) -> bool:
+    def sleep(self, timeout: float) -> asyncio.Future[bool]:
         """Until kicked or ``timeout`` passes; True if kicked (and the kick is used up).
-        A kick that lands after the timer fired is kept for the next sleep, not lost."""
-        if self._kicked:
-            self._kicked = False
-            return True
+        A kick that lands after the timer fired is kept for the next sleep, not lost.
+        Cancelling the awaiter cancels the sleep."""
         loop = asyncio.get_running_loop()
         sleeper: asyncio.Future[bool] = loop.create_future()
-        self._sleeper = sleeper
-        timer = loop.call_later(max(timeout, 0.05), _wake, sleeper)
-        try:
-            kicked = await sleeper
-        finally:
-            timer.cancel()
-            self._sleeper = None
-        if kicked:
+        self._end_sleep()  # a cancelled sleep's timer
+        if self._kicked:
             self._kicked = False
-        return kicked
+            sleeper.set_result(True)
+            return sleeper
+        self._sleeper = sleeper
+        self._timer = loop.call_later(max(timeout, 0.05), self._time_up, sleeper)
+        return sleeper
 
+    def _time_up(self, sleeper: asyncio.Future[bool]) -> None:
+        if self._sleeper is sleeper:
+            self._sleeper = self._timer = None
+        if not sleeper.done():
+            sleeper.set_result(False)
 
-def _wake(sleeper: asyncio.Future[bool]) -> None:
-    if not sleeper.done():
-        sleeper.set_result(False)
+    def _end_sleep(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._sleeper = self._timer = None
 
 
 @dataclass

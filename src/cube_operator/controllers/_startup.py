@@ -9,6 +9,7 @@ import kopf
 from ..metrics import MetricsObserver
 from ._common import FINALIZER
 from ._kube import Kube
+from ._leanstopper import install as lean_daemon_stoppers
 from ._registry import registry
 from ._runtime import Runtime, get_runtime, options, set_runtime
 from ._secretwatch import SecretWatches
@@ -51,6 +52,7 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     # this long: thousands of Cubes being created at once held thousands of them (5 s).
     settings.queueing.idle_timeout = 1.0
     share_watch_strings()  # before the first watch: bodies share their keys
+    lean_daemon_stoppers()  # before the first daemon
     kube = Kube()
     sessions = SessionRegistry(kube, options.poll_interval, observer=MetricsObserver(),
                                budget_scale=options.budget_scale, allowed_endpoints=options.allowed_endpoints)
